@@ -1,0 +1,101 @@
+"""What a process holds right now: memory, heap, gc, tasks, pool, connections, fds, threads.
+
+The numbers a leak moves. RSS is not the Python heap (glibc arenas and pymalloc keep freed
+memory), so the heap from tracemalloc is reported beside RSS/USS when tracing is on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import tracemalloc
+from dataclasses import asdict
+from typing import Any
+
+import objgraph
+import psutil
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.lifespan import Resources
+
+MB = 1024 * 1024
+# Counts this build's connections across all its processes, and this process's alone.
+ACTIVITY_QUERY = text(
+    "SELECT count(*) FILTER (WHERE application_name = :mine) AS process, "
+    "count(*) FILTER (WHERE application_name LIKE :build) AS build "
+    "FROM pg_stat_activity"
+)
+
+
+def pool_stats(engine: AsyncEngine) -> dict[str, int]:
+    pool: Any = engine.pool
+    return {
+        "size": pool.size(),
+        "checked_out": pool.checkedout(),
+        "overflow": max(pool.overflow(), 0),
+        "checked_in": pool.checkedin(),
+    }
+
+
+def process_stats() -> dict[str, Any]:
+    process = psutil.Process()
+    memory = process.memory_full_info()
+    heap_mb = tracemalloc.get_traced_memory()[0] / MB if tracemalloc.is_tracing() else None
+    return {
+        "pid": os.getpid(),
+        "rss_mb": round(memory.rss / MB, 2),
+        "uss_mb": round(memory.uss / MB, 2),
+        "heap_mb": round(heap_mb, 2) if heap_mb is not None else None,
+        "fds": process.num_fds(),
+        "threads": process.num_threads(),
+        "gc_counts": list(gc.get_count()),
+        "gc_objects": len(gc.get_objects()),
+        "asyncio_tasks": len(asyncio.all_tasks()),
+    }
+
+
+async def db_connections(engine: AsyncEngine, build: str) -> dict[str, int]:
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                ACTIVITY_QUERY,
+                {"mine": f"leakproof-{build}:{os.getpid()}", "build": f"leakproof-{build}:%"},
+            )
+        ).one()
+    return {"process": row.process, "build": row.build}
+
+
+async def snapshot(resources: Resources) -> dict[str, Any]:
+    """Everything at once; the pool is read before the activity query borrows a connection."""
+    pool = pool_stats(resources.engine)
+    stats = process_stats()
+    stats["build"] = resources.build
+    stats["pool"] = pool
+    stats["pg_stat_activity"] = await db_connections(resources.engine, resources.build)
+    stats["cache"] = asdict(resources.cache.stats())
+    stats["jobs"] = asdict(resources.registry.stats())
+    stats["exports_running"] = resources.export_slots.in_use
+    return stats
+
+
+def growth(baseline: dict[str, object], limit: int = 20) -> dict[str, Any]:
+    """Object types and heap lines that grew since the previous call (after a full collection)."""
+    gc.collect()
+    grown = objgraph.growth(limit=limit, peak_stats=baseline.setdefault("objgraph", {}))  # type: ignore[arg-type]
+    report: dict[str, Any] = {
+        "objects": [{"type": name, "count": count, "delta": delta} for name, count, delta in grown],
+        "heap": None,
+    }
+    if tracemalloc.is_tracing():
+        current = tracemalloc.take_snapshot()
+        previous = baseline.get("tracemalloc")
+        if isinstance(previous, tracemalloc.Snapshot):
+            report["heap"] = [
+                {"where": str(stat.traceback[0]), "size_diff_kb": round(stat.size_diff / 1024, 1),
+                 "count_diff": stat.count_diff}
+                for stat in current.compare_to(previous, "lineno")[:limit]
+            ]
+        baseline["tracemalloc"] = current
+    return report

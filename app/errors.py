@@ -1,0 +1,59 @@
+"""Failures a client can act on become 4xx/5xx answers with a useful detail, never a traceback.
+
+The database being away or saturated is the client's cue to retry, so it is a 503 with
+Retry-After, reached within the pool and statement timeouts rather than a hang.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_S = "2"
+
+
+def _unavailable(detail: str) -> JSONResponse:
+    return JSONResponse(
+        {"detail": detail},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": RETRY_AFTER_S},
+    )
+
+
+async def pool_timeout(_request: Request, _error: Exception) -> JSONResponse:
+    return _unavailable("all database connections are busy; retry shortly")
+
+
+async def database_error(request: Request, error: Exception) -> JSONResponse:
+    original = getattr(error, "orig", None)
+    reason = type(original).__name__ if original is not None else type(error).__name__
+    if "QueryCanceled" in reason or "Timeout" in reason:
+        return _unavailable("the database took too long to answer; retry shortly")
+    if isinstance(error, sa_exc.DBAPIError) and not error.connection_invalidated and (
+        isinstance(error, sa_exc.ProgrammingError | sa_exc.IntegrityError | sa_exc.DataError)
+    ):
+        # a bug or an unexpected constraint: log it whole, tell the client only that it failed
+        logger.error("database error on %s %s", request.method, request.url.path, exc_info=error)
+        return JSONResponse(
+            {"detail": "the request could not be stored"},
+            status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    logger.warning("database unavailable on %s: %s", request.url.path, reason)
+    return _unavailable(f"the database is unavailable ({reason}); retry shortly")
+
+
+async def connection_refused(request: Request, error: Exception) -> JSONResponse:
+    logger.warning("database unreachable on %s: %s", request.url.path, type(error).__name__)
+    return _unavailable(f"the database is unreachable ({type(error).__name__}); retry shortly")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(sa_exc.TimeoutError, pool_timeout)
+    app.add_exception_handler(sa_exc.DBAPIError, database_error)
+    app.add_exception_handler(sa_exc.InterfaceError, database_error)
+    app.add_exception_handler(OSError, connection_refused)

@@ -1,0 +1,40 @@
+"""create_app(settings) builds the service; ``app`` is the ASGI entry for uvicorn and gunicorn."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+
+from app.errors import install_error_handlers
+from app.lifespan import lifespan
+from app.routes import debug, export, health, items, jobs, metrics
+from app.settings import Settings, load_settings
+
+BUILD = "fixed"
+
+
+def create_app(settings: Settings | None = None, *, build: str = BUILD) -> FastAPI:
+    settings = settings if settings is not None else load_settings()
+    logging.basicConfig(level=settings.log_level.upper())
+    app = FastAPI(
+        title="leakproof",
+        summary="A FastAPI service with every memory-leak fix built in.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.build = build
+    install_error_handlers(app)
+    # export before items: /items/export must not be read as /items/{item_id}
+    app.include_router(export.router)
+    app.include_router(items.build_list_route(settings.page_size_max))
+    app.include_router(items.router)
+    app.include_router(jobs.router)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    app.include_router(debug.router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,75 @@
+"""Prometheus metrics: process memory plus the gauges a leak moves (tasks, pool, cache).
+
+Each app has its own CollectorRegistry (a module-level default registry is the global-state
+anti-pattern this project teaches). Under gunicorn, PROMETHEUS_MULTIPROC_DIR is set and every
+worker writes its values to files there, so a scrape answered by any worker sees all of them,
+labelled by pid; the gunicorn config removes a recycled worker's files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import psutil
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Gauge,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or os.environ.get(MULTIPROC_ENV.lower())
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self._multiprocess = multiprocess_dir() is not None
+        self._registry = CollectorRegistry(auto_describe=True)
+        if not self._multiprocess:
+            ProcessCollector(registry=self._registry)
+        # "livesum"/"liveall" count only workers that are alive; a single process ignores the mode
+        self._tasks = self._gauge("leakproof_asyncio_tasks", "asyncio tasks in the event loop", "liveall")
+        self._jobs = self._gauge("leakproof_jobs_running", "jobs running in the task registry", "livesum")
+        self._pool = self._gauge(
+            "leakproof_db_pool_checked_out", "connections checked out of the pool", "livesum"
+        )
+        self._cache = self._gauge("leakproof_cache_entries", "entries in the item cache", "liveall")
+        self._rss = self._gauge("leakproof_worker_rss_bytes", "resident memory of a worker", "liveall")
+
+    def _gauge(self, name: str, description: str, mode: str) -> Gauge:
+        return Gauge(
+            name,
+            description,
+            registry=None if self._multiprocess else self._registry,
+            multiprocess_mode=mode,  # type: ignore[arg-type]
+        )
+
+    def update(self, *, jobs: int, pool_checked_out: int, cache_entries: int) -> None:
+        self._tasks.set(len(asyncio.all_tasks()))
+        self._jobs.set(jobs)
+        self._pool.set(pool_checked_out)
+        self._cache.set(cache_entries)
+        self._rss.set(psutil.Process().memory_info().rss)
+
+    def render(self) -> bytes:
+        if not self._multiprocess:
+            return generate_latest(self._registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return generate_latest(registry)
+
+
+def mark_worker_dead(pid: int) -> None:
+    """Drop a finished worker's live gauges (called from gunicorn's child_exit hook)."""
+    if multiprocess_dir() is not None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)

@@ -1,0 +1,59 @@
+"""Request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PRICE_MAX = 9_999_999_999.99
+
+
+class ItemCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=10_000)
+    price: float = Field(ge=0, le=PRICE_MAX, allow_inf_nan=False)
+
+
+class ItemUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=10_000)
+    price: float | None = Field(None, ge=0, le=PRICE_MAX, allow_inf_nan=False)
+
+
+class ItemRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
+    id: int
+    name: str
+    description: str | None
+    price: float
+    created_at: datetime
+    updated_at: datetime
+
+
+class ItemPage(BaseModel):
+    items: list[ItemRead]
+    next_after: int | None = Field(
+        description="Pass as ?after= to get the next page; null on the last page."
+    )
+
+
+class JobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field("items-summary", pattern="^items-summary$")
+
+
+class JobRead(BaseModel):
+    id: str
+    name: str
+    state: str
+    result: dict[str, float | int | None] | None = None
+    error: str | None = None
+    started_at: float
+    finished_at: float | None = None

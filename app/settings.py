@@ -1,0 +1,148 @@
+"""One Settings object: every knob a user turns, with a safe default and a one-line description.
+
+Built once at start (``load_settings``) and passed down; only the lifespan and dependencies read it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "LEAKPROOF_"
+
+
+class SettingsError(RuntimeError):
+    """A setting has a value the service cannot start with; the message names it and the fix."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    environment: Literal["dev", "prod"] = Field(
+        "dev", description="dev turns debug endpoints on; prod hides them unless a token is set."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level of the app and the servers."
+    )
+
+    database_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL URL (postgresql://user:pass@host/db or ?host=/socket/dir). "
+        "Unset: an embedded PostgreSQL is started in data_dir.",
+    )
+    data_dir: Path = Field(
+        Path(".leakproof"), description="Where the embedded PostgreSQL keeps its data."
+    )
+    db_pool_size: int = Field(10, ge=1, le=500, description="Connections kept open per worker.")
+    db_max_overflow: int = Field(
+        5, ge=0, le=500, description="Extra connections a worker may open under bursts."
+    )
+    db_pool_timeout_s: float = Field(
+        5.0, gt=0, le=300, description="Wait for a free connection before answering 503."
+    )
+    db_pool_recycle_s: int = Field(
+        1800, ge=-1, description="Replace connections older than this (-1: never)."
+    )
+    db_pool_pre_ping: bool = Field(
+        False, description="Test each connection on checkout (one extra round trip)."
+    )
+    db_statement_timeout_ms: int = Field(
+        5000, ge=0, description="PostgreSQL statement_timeout for requests (0: none)."
+    )
+
+    cache_max_entries: int = Field(
+        10_000, ge=0, le=10_000_000, description="Item cache size per worker (0: no cache)."
+    )
+    cache_ttl_s: float = Field(30.0, gt=0, description="Seconds an item stays cached.")
+
+    tasks_max_running: int = Field(
+        8, ge=1, le=10_000, description="Background jobs running at once; more get 503."
+    )
+    tasks_max_kept: int = Field(
+        1000, ge=1, description="Finished jobs remembered for GET /jobs/{id}."
+    )
+    tasks_shutdown_timeout_s: float = Field(
+        5.0, gt=0, description="Time jobs get to finish cancelling at shutdown."
+    )
+
+    page_size_max: int = Field(100, ge=1, le=10_000, description="Largest GET /items page.")
+    export_batch_rows: int = Field(
+        1000, ge=1, le=100_000, description="Rows per batch fetched by an export."
+    )
+    export_max_running: int = Field(
+        4, ge=1, description="Exports streaming at once per worker (each holds a connection)."
+    )
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Request bodies larger than this get 413."
+    )
+
+    workers: int = Field(2, ge=1, le=64, description="gunicorn worker processes.")
+    max_requests: int = Field(
+        10_000, ge=0, description="Requests before a gunicorn worker is recycled (0: never)."
+    )
+    max_requests_jitter: int = Field(
+        1000, ge=0, description="Random extra requests so workers do not recycle together."
+    )
+    graceful_timeout_s: int = Field(
+        30, ge=1, description="Time a stopping worker gets to finish its requests."
+    )
+    worker_timeout_s: int = Field(
+        60, ge=1, description="gunicorn kills a worker silent for this long."
+    )
+
+    debug_enabled: bool | None = Field(
+        None, description="Serve /debug/*; unset: on in dev, on in prod only with a token."
+    )
+    debug_token: SecretStr | None = Field(
+        None, description="When set, /debug/* requires the header X-Debug-Token."
+    )
+    tracemalloc_frames: int = Field(
+        0, ge=0, le=100, description="Trace the Python heap with this many frames (0: off)."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is None or not url.get_secret_value():
+            return None
+        scheme = url.get_secret_value().split("://", 1)[0]
+        if scheme not in {"postgresql", "postgres", "postgresql+asyncpg"}:
+            raise ValueError(
+                f"scheme {scheme!r} is not PostgreSQL; use postgresql://user:pass@host:5432/db"
+            )
+        return url
+
+    @model_validator(mode="after")
+    def _prod_debug_needs_token(self) -> Settings:
+        if self.environment == "prod" and self.debug_enabled and self.debug_token is None:
+            raise ValueError(
+                f"debug endpoints are enabled in prod without a token: set {ENV_PREFIX}DEBUG_TOKEN "
+                f"or {ENV_PREFIX}DEBUG_ENABLED=false"
+            )
+        return self
+
+    @property
+    def debug_access(self) -> bool:
+        if self.debug_enabled is not None:
+            return self.debug_enabled
+        return self.environment == "dev" or self.debug_token is not None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings from the environment and .env; turn a validation error into one clear message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors():
+            field = ".".join(str(part) for part in problem["loc"]) or "settings"
+            name = f"{ENV_PREFIX}{field.upper()}" if problem["loc"] else "settings"
+            lines.append(f"  {name}: {problem['msg']}")
+        raise SettingsError(
+            "invalid settings (fix the environment or .env):\n" + "\n".join(lines)
+        ) from None
