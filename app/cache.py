@@ -26,7 +26,7 @@ class CacheStats:
 
 
 class BoundedCache(Generic[V]):
-    """At most ``max_entries`` values, each for at most ``ttl_s`` seconds; least recently used go first."""
+    """At most ``max_entries`` values, each for ``ttl_s`` seconds; least recently used go first."""
 
     def __init__(self, *, max_entries: int, ttl_s: float) -> None:
         self._ttl_s = ttl_s

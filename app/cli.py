@@ -58,8 +58,14 @@ def run_serve(args: argparse.Namespace) -> int:
         uvicorn.run(target, host=args.host, port=args.port, log_level=settings.log_level)
         return 0
     command = [
-        sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), target,
-        "--bind", f"{args.host}:{args.port}",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        str(GUNICORN_CONF),
+        target,
+        "--bind",
+        f"{args.host}:{args.port}",
     ]
     if args.workers is not None:
         command += ["--workers", str(args.workers)]
@@ -110,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--build", choices=sorted(BUILDS), default="fixed")
     serve.add_argument("--server", choices=["uvicorn", "gunicorn"], default="uvicorn")
     serve.add_argument("--workers", type=_positive, help="gunicorn workers (default: settings)")
-    serve.add_argument("--max-requests", type=_non_negative, help="recycle a worker after K requests")
+    serve.add_argument(
+        "--max-requests", type=_non_negative, help="recycle a worker after K requests"
+    )
     serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the schema first")
     serve.set_defaults(run=run_serve)
 
@@ -122,11 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
     for entry in entry_points(group=COMMANDS_GROUP):
         try:
             add_command = entry.load()
-        except ImportError as error:  # a removed part of the project: skip its command
-            print(f"leakproof: command {entry.name!r} unavailable ({error})", file=sys.stderr)
+        except ImportError as error:  # a part of the project that was removed
+            missing = commands.add_parser(entry.name, help=f"(unavailable: {error})")
+            missing.set_defaults(run=_unavailable(entry.name, error))
             continue
         add_command(commands)
     return parser
+
+
+def _unavailable(name: str, error: ImportError) -> Runner:
+    def run(_args: argparse.Namespace) -> int:
+        return fail(f"{name!r} is unavailable: {error}. Its part of the project is not installed.")
+
+    return run
 
 
 def _positive(value: str) -> int:

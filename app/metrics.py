@@ -36,13 +36,19 @@ class Metrics:
         if not self._multiprocess:
             ProcessCollector(registry=self._registry)
         # "livesum"/"liveall" count only workers that are alive; a single process ignores the mode
-        self._tasks = self._gauge("leakproof_asyncio_tasks", "asyncio tasks in the event loop", "liveall")
-        self._jobs = self._gauge("leakproof_jobs_running", "jobs running in the task registry", "livesum")
+        self._tasks = self._gauge(
+            "leakproof_asyncio_tasks", "asyncio tasks in the event loop", "liveall"
+        )
+        self._jobs = self._gauge(
+            "leakproof_jobs_running", "jobs running in the task registry", "livesum"
+        )
         self._pool = self._gauge(
             "leakproof_db_pool_checked_out", "connections checked out of the pool", "livesum"
         )
         self._cache = self._gauge("leakproof_cache_entries", "entries in the item cache", "liveall")
-        self._rss = self._gauge("leakproof_worker_rss_bytes", "resident memory of a worker", "liveall")
+        self._rss = self._gauge(
+            "leakproof_worker_rss_bytes", "resident memory of a worker", "liveall"
+        )
 
     def _gauge(self, name: str, description: str, mode: str) -> Gauge:
         return Gauge(
@@ -63,7 +69,7 @@ class Metrics:
         if not self._multiprocess:
             return generate_latest(self._registry)
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
 
 
@@ -72,4 +78,4 @@ def mark_worker_dead(pid: int) -> None:
     if multiprocess_dir() is not None:
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(pid)
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

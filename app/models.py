@@ -20,9 +20,7 @@ class Item(Base):
     description: Mapped[str | None] = mapped_column(Text)
     # asdecimal=False: prices travel as JSON numbers; NUMERIC keeps them exact in the database.
     price: Mapped[float] = mapped_column(Numeric(12, 2, asdecimal=False))
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )

@@ -134,7 +134,7 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Build Settings from the environment and .env; turn a validation error into one clear message."""
+    """Settings from the environment and .env; a validation error becomes one clear message."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:

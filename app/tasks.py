@@ -115,7 +115,9 @@ class TaskRegistry:
             return
         _, pending = await asyncio.wait(tasks, timeout=self._shutdown_timeout_s)
         if pending:
-            logger.error("%d jobs ignored cancellation for %.1fs", len(pending), self._shutdown_timeout_s)
+            logger.error(
+                "%d jobs ignored cancellation for %.1fs", len(pending), self._shutdown_timeout_s
+            )
 
 
 def get_registry(request: Request) -> TaskRegistry:

@@ -26,7 +26,9 @@ router = APIRouter(prefix="/items", tags=["export"])
 
 CSV_COLUMNS = ("id", "name", "description", "price", "created_at", "updated_at")
 # A fixed statement, never built from input (the lint forbids SQL built by formatting).
-CSV_COPY_QUERY = "SELECT id, name, description, price, created_at, updated_at FROM items ORDER BY id"
+CSV_COPY_QUERY = (
+    "SELECT id, name, description, price, created_at, updated_at FROM items ORDER BY id"
+)
 COPY_QUEUE_CHUNKS = 16
 
 
@@ -116,7 +118,7 @@ async def export_items(
     if not slots.try_acquire():
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail=f"{resources.settings.export_max_running} exports are already running; retry shortly",
+            detail=f"{slots.limit} exports are already running; retry shortly",
             headers={"Retry-After": "5"},
         )
     engine = resources.engine

@@ -18,7 +18,9 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 JobId = Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="The id POST /jobs returned.")]
 
 
-async def items_summary(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[str, float | int | None]:
+async def items_summary(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> dict[str, float | int | None]:
     """Count and price statistics over all items, in a session of the job's own."""
     async with sessionmaker() as session:
         row = (

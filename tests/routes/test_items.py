@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import httpx
+
+from app.settings import Settings
+
+
+async def create(client: httpx.AsyncClient, name: str, price: float = 1.0) -> dict[str, object]:
+    response = await client.post("/items", json={"name": name, "price": price})
+    assert response.status_code == 201, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+async def test_created_item_reads_back(client: httpx.AsyncClient) -> None:
+    created = await create(client, "lamp", 12.5)
+    response = await client.get(f"/items/{created['id']}")
+    assert response.status_code == 200
+    assert response.json() == created
+
+
+async def test_duplicate_name_is_a_conflict_with_the_name_in_the_detail(
+    client: httpx.AsyncClient,
+) -> None:
+    await create(client, "lamp")
+    response = await client.post("/items", json={"name": "lamp", "price": 2})
+    assert response.status_code == 409
+    assert "lamp" in response.json()["detail"]
+
+
+async def test_missing_item_is_404_with_its_id(client: httpx.AsyncClient) -> None:
+    response = await client.get("/items/424242")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "item 424242 not found"}
+
+
+async def test_invalid_bodies_are_422(client: httpx.AsyncClient) -> None:
+    for body in (
+        {"name": "", "price": 1},
+        {"name": "x", "price": -1},
+        {"name": "x"},
+        {"name": "x", "price": 1, "colour": "red"},
+        {"name": "x" * 201, "price": 1},
+    ):
+        response = await client.post("/items", json=body)
+        assert response.status_code == 422, body
+
+
+async def test_patch_changes_fields_and_the_cache_sees_it(client: httpx.AsyncClient) -> None:
+    created = await create(client, "chair", 10)
+    await client.get(f"/items/{created['id']}")  # cached now
+    response = await client.patch(
+        f"/items/{created['id']}", json={"price": 11, "description": "oak"}
+    )
+    assert response.status_code == 200
+    assert response.json()["price"] == 11
+    reread = (await client.get(f"/items/{created['id']}")).json()
+    assert (reread["price"], reread["description"]) == (11, "oak")
+
+
+async def test_patch_to_a_taken_name_is_409_and_null_name_is_422(client: httpx.AsyncClient) -> None:
+    await create(client, "a")
+    b = await create(client, "b")
+    assert (await client.patch(f"/items/{b['id']}", json={"name": "a"})).status_code == 409
+    assert (await client.patch(f"/items/{b['id']}", json={"name": None})).status_code == 422
+    assert (await client.patch("/items/999999", json={"price": 1})).status_code == 404
+
+
+async def test_delete_removes_the_item_and_the_cached_copy(client: httpx.AsyncClient) -> None:
+    created = await create(client, "gone")
+    await client.get(f"/items/{created['id']}")
+    assert (await client.delete(f"/items/{created['id']}")).status_code == 204
+    assert (await client.get(f"/items/{created['id']}")).status_code == 404
+    assert (await client.delete(f"/items/{created['id']}")).status_code == 404
+
+
+async def test_pages_walk_every_item_once_by_keyset(client: httpx.AsyncClient) -> None:
+    ids = [(await create(client, f"item-{n}"))["id"] for n in range(7)]
+    seen: list[object] = []
+    after = 0
+    while True:
+        page = (await client.get("/items", params={"limit": 3, "after": after})).json()
+        seen += [item["id"] for item in page["items"]]
+        if page["next_after"] is None:
+            break
+        after = page["next_after"]
+    assert seen == ids
+
+
+async def test_page_size_is_bounded_by_the_setting(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    response = await client.get("/items", params={"limit": settings.page_size_max + 1})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "limit"]
+
+
+async def test_reads_are_served_from_the_cache_after_the_first(
+    client: httpx.AsyncClient, app: object
+) -> None:
+    created = await create(client, "cached")
+    cache = app.state.resources.cache  # type: ignore[attr-defined]
+    before = cache.stats()
+    for _ in range(3):
+        await client.get(f"/items/{created['id']}")
+    after = cache.stats()
+    assert after.misses - before.misses == 1
+    assert after.hits - before.hits == 2
