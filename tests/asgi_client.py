@@ -1,0 +1,47 @@
+"""Drive an ASGI app by hand, for what an HTTP client library hides: a client that disconnects
+after reading a few chunks of a streamed response."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.types import ASGIApp, Message
+
+
+class ClientGone(OSError):
+    """What the server sees when it writes to a socket the client has closed."""
+
+
+async def read_then_disconnect(app: ASGIApp, path: str, query: str, chunks: int) -> int:
+    """GET ``path``, read ``chunks`` body chunks, then fail the next send; return chunks read."""
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "headers": [(b"host", b"test")],
+        "client": ("127.0.0.1", 1234),
+        "server": ("test", 80),
+    }
+    received = 0
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        nonlocal received
+        if message["type"] == "http.response.body":
+            if received >= chunks:
+                raise ClientGone("connection reset by peer")
+            received += 1
+
+    try:
+        await app(scope, receive, send)
+    except Exception as error:  # the server's view of the dropped client
+        if "ClientDisconnect" not in type(error).__name__ and not isinstance(error, ClientGone):
+            raise
+    return received

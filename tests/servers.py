@@ -1,0 +1,90 @@
+"""Start `leakproof serve` as a real process on a free loopback port, and wait for it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+LEAKPROOF = [sys.executable, "-m", "app.cli"]
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, signum: int, timeout_s: float = 30) -> int:
+        self.process.send_signal(signum)
+        return self.process.wait(timeout=timeout_s)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def serve(data_dir: Path, *args: str) -> Server:
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LEAKPROOF_")}
+    environment.update({"LEAKPROOF_DATA_DIR": str(data_dir), "LEAKPROOF_LOG_LEVEL": "warning"})
+    log = data_dir.parent / f"{data_dir.name}-{port}.log"
+    # a file, not a pipe: a pipe nobody reads would block a talkative server
+    with log.open("ab") as sink:
+        process = subprocess.Popen(
+            [*LEAKPROOF, "serve", "--port", str(port), *args],
+            env=environment,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    return Server(process, f"http://127.0.0.1:{port}", log)
+
+
+def wait_ready(server: Server, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise AssertionError(
+                f"server exited with {server.process.returncode}:\n{server.output()}"
+            )
+        try:
+            if httpx.get(f"{server.url}/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    server.process.kill()
+    server.process.wait()
+    raise AssertionError(f"server not ready within {timeout_s}s:\n{server.output()}")
+
+
+def postgres_running(data_dir: Path) -> bool:
+    """Whether a PostgreSQL server is running on this data folder (its postmaster.pid names it)."""
+    pid_file = data_dir / "pgdata" / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
+def wait_stopped(data_dir: Path, timeout_s: float = 10) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not postgres_running(data_dir):
+            return True
+        time.sleep(0.1)
+    return False
