@@ -140,9 +140,11 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as error:
         lines = []
         for problem in error.errors():
-            field = ".".join(str(part) for part in problem["loc"]) or "settings"
-            name = f"{ENV_PREFIX}{field.upper()}" if problem["loc"] else "settings"
-            lines.append(f"  {name}: {problem['msg']}")
+            field = str(problem["loc"][0]) if problem["loc"] else ""
+            info = Settings.model_fields.get(field)
+            name = f"{ENV_PREFIX}{field.upper()}" if info else "settings"
+            hint = f" (it sets: {info.description})" if info and info.description else ""
+            lines.append(f"  {name}: {problem['msg']}{hint}")
         raise SettingsError(
             "invalid settings (fix the environment or .env):\n" + "\n".join(lines)
         ) from None
