@@ -74,7 +74,7 @@ async def snapshot(resources: Resources) -> dict[str, Any]:
     stats["build"] = resources.build
     stats["pool"] = pool
     stats["pg_stat_activity"] = await db_connections(resources.engine, resources.build)
-    stats["cache"] = asdict(resources.cache.stats())
+    stats["cache"] = asdict(await resources.cache.stats())
     stats["jobs"] = asdict(resources.registry.stats())
     stats["exports_running"] = resources.export_slots.in_use
     return stats

@@ -1,6 +1,7 @@
 """The lifespan owns every resource: engine, sessionmaker, cache, task registry, export slots.
 
-Born at startup, closed at shutdown in reverse order (cancel tasks, then dispose the engine).
+Born at startup, closed at shutdown in reverse order (cancel tasks, dispose the engine, close
+the Redis client when the cache is shared).
 Handlers reach them through ``request.state.resources`` via the dependencies in db, cache and
 tasks; nothing is created at import time.
 """
@@ -8,6 +9,7 @@ tasks; nothing is created at import time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import tracemalloc
 from collections.abc import AsyncIterator
@@ -16,13 +18,16 @@ from dataclasses import dataclass, field
 from typing import Annotated, TypedDict
 
 from fastapi import Depends, FastAPI, Request
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import embedded_postgres
-from app.cache import BoundedCache
-from app.db import create_engine, create_sessionmaker
+from app.cache import BoundedCache, Cache
+from app.db import application_name, create_engine, create_sessionmaker
 from app.limits import Slots
-from app.metrics import Metrics
+from app.metrics import Metrics, refresh_periodically
+from app.redis_cache import RedisCache, create_client
+from app.schemas import ItemRead
 from app.settings import Settings
 from app.tasks import TaskRegistry
 
@@ -37,7 +42,7 @@ class Resources:
     build: str
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
-    cache: BoundedCache[object]
+    cache: Cache[ItemRead]
     registry: TaskRegistry
     export_slots: Slots
     metrics: Metrics
@@ -54,6 +59,40 @@ def database_url(settings: Settings) -> str:
     if settings.database_url is not None:
         return settings.database_url.get_secret_value()
     return embedded_postgres.start(settings.data_dir, EMBEDDED_DATABASE)
+
+
+def create_cache(settings: Settings, build: str) -> tuple[Cache[ItemRead], Redis | None]:
+    """In-process per worker, or shared in Redis when cache_url is set (with its client)."""
+    if settings.cache_url is None:
+        cache = BoundedCache[ItemRead](
+            max_entries=settings.cache_max_entries, ttl_s=settings.cache_ttl_s
+        )
+        return cache, None
+    client = create_client(
+        settings.cache_url.get_secret_value(),
+        max_connections=settings.cache_redis_pool_size,
+        timeout_s=settings.cache_redis_timeout_s,
+        name=application_name(build),  # CLIENT LIST names the worker, as pg_stat_activity does
+    )
+    shared = RedisCache(
+        client,
+        ItemRead,
+        # per build: the fixed app and the leaky twin may share one Redis without sharing items
+        prefix=f"{settings.cache_key_prefix}:{build}",
+        max_entries=settings.cache_max_entries,
+        ttl_s=settings.cache_ttl_s,
+    )
+    return shared, client
+
+
+async def update_metrics(resources: Resources) -> None:
+    """This worker's gauges, from the pool, the registry and the cache."""
+    pool = resources.engine.pool
+    resources.metrics.update(
+        jobs=resources.registry.stats().running,
+        pool_checked_out=pool.checkedout(),  # type: ignore[attr-defined]
+        cache_entries=(await resources.cache.stats()).size,
+    )
 
 
 @asynccontextmanager
@@ -78,22 +117,38 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         max_kept=settings.tasks_max_kept,
         shutdown_timeout_s=settings.tasks_shutdown_timeout_s,
     )
+    cache, redis_client = create_cache(settings, build)
+    if isinstance(cache, RedisCache) and not await cache.reachable():
+        # a cache outage must not stop the service: it starts, and reads go to the database
+        logger.warning("Redis at LEAKPROOF_CACHE_URL does not answer; the item cache misses")
     resources = Resources(
         settings=settings,
         build=build,
         engine=engine,
         sessionmaker=create_sessionmaker(engine),
-        cache=BoundedCache(max_entries=settings.cache_max_entries, ttl_s=settings.cache_ttl_s),
+        cache=cache,
         registry=registry,
         export_slots=Slots(settings.export_max_running),
         metrics=Metrics(),
     )
+    refresher = None
+    if settings.metrics_refresh_s:
+        refresher = asyncio.create_task(
+            refresh_periodically(lambda: update_metrics(resources), settings.metrics_refresh_s),
+            name="metrics-refresh",
+        )
     try:
         yield {"resources": resources}
     finally:
+        if refresher is not None:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
         await registry.shutdown()
         await engine.dispose()
-        logger.info("resources closed: jobs cancelled, engine disposed")
+        if redis_client is not None:
+            await redis_client.aclose()
+        logger.info("resources closed: jobs cancelled, engine disposed, cache client closed")
 
 
 def get_resources(request: Request) -> Resources:

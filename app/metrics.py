@@ -3,13 +3,18 @@
 Each app has its own CollectorRegistry (a module-level default registry is the global-state
 anti-pattern this project teaches). Under gunicorn, PROMETHEUS_MULTIPROC_DIR is set and every
 worker writes its values to files there, so a scrape answered by any worker sees all of them,
-labelled by pid; the gunicorn config removes a recycled worker's files.
+labelled by pid; the gunicorn config removes a recycled worker's files. A scrape reaches one
+worker only, so each worker refreshes its own gauges on a timer (``refresh_periodically``, run
+by the lifespan): the other workers' values are never older than the interval.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import time
+from collections.abc import Awaitable, Callable
 
 import psutil
 from prometheus_client import (
@@ -20,6 +25,8 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
+
+logger = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -49,6 +56,11 @@ class Metrics:
         self._rss = self._gauge(
             "leakproof_worker_rss_bytes", "resident memory of a worker", "liveall"
         )
+        self._updated = self._gauge(
+            "leakproof_worker_metrics_updated_seconds",
+            "unix time of a worker's last gauge update (shows stale workers)",
+            "liveall",
+        )
 
     def _gauge(self, name: str, description: str, mode: str) -> Gauge:
         return Gauge(
@@ -64,6 +76,7 @@ class Metrics:
         self._pool.set(pool_checked_out)
         self._cache.set(cache_entries)
         self._rss.set(psutil.Process().memory_info().rss)
+        self._updated.set(time.time())
 
     def render(self) -> bytes:
         if not self._multiprocess:
@@ -71,6 +84,17 @@ class Metrics:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
+
+
+async def refresh_periodically(update: Callable[[], Awaitable[None]], interval_s: float) -> None:
+    """Run ``update`` now and every ``interval_s`` until cancelled; a failure is logged, and
+    the next turn tries again, so one bad read never stops the refresh."""
+    while True:
+        try:
+            await update()
+        except Exception:
+            logger.exception("metrics refresh failed; retrying in %.1f s", interval_s)
+        await asyncio.sleep(interval_s)
 
 
 def mark_worker_dead(pid: int) -> None:

@@ -56,9 +56,27 @@ class Settings(BaseSettings):
     )
 
     cache_max_entries: int = Field(
-        10_000, ge=0, le=10_000_000, description="Item cache size per worker (0: no cache)."
+        10_000,
+        ge=0,
+        le=10_000_000,
+        description="Item cache entries: per worker in-process, shared with cache_url (0: none).",
     )
     cache_ttl_s: float = Field(30.0, gt=0, description="Seconds an item stays cached.")
+    cache_url: SecretStr | None = Field(
+        None,
+        description="redis://host:6379/0 for one cache shared by all workers; unset: per worker.",
+    )
+    cache_key_prefix: str = Field(
+        "leakproof",
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Prefix of the Redis keys (the build is appended), so apps can share a Redis.",
+    )
+    cache_redis_pool_size: int = Field(
+        10, ge=1, le=1000, description="Redis connections per worker; more requests wait."
+    )
+    cache_redis_timeout_s: float = Field(
+        0.25, gt=0, le=30, description="A Redis call slower than this counts as a miss."
+    )
 
     tasks_max_running: int = Field(
         8, ge=1, le=10_000, description="Background jobs running at once; more get 503."
@@ -104,6 +122,12 @@ class Settings(BaseSettings):
     tracemalloc_frames: int = Field(
         0, ge=0, le=100, description="Trace the Python heap with this many frames (0: off)."
     )
+    metrics_refresh_s: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        description="Each worker refreshes its /metrics gauges this often (0: off).",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -114,6 +138,18 @@ class Settings(BaseSettings):
         if scheme not in {"postgresql", "postgres", "postgresql+asyncpg"}:
             raise ValueError(
                 f"scheme {scheme!r} is not PostgreSQL; use postgresql://user:pass@host:5432/db"
+            )
+        return url
+
+    @field_validator("cache_url")
+    @classmethod
+    def _redis_only(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is None or not url.get_secret_value():
+            return None
+        scheme = url.get_secret_value().split("://", 1)[0]
+        if scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError(
+                f"scheme {scheme!r} is not Redis; use redis://host:6379/0 (or unset it)"
             )
         return url
 

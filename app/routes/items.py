@@ -44,14 +44,14 @@ async def create_item(body: ItemCreate, session: SessionDep) -> ItemRead:
 
 @router.get("/{item_id}")
 async def read_item(item_id: ItemId, session: SessionDep, cache: CacheDep) -> ItemRead:
-    cached = cache.get(item_id)
+    cached = await cache.get(item_id)
     if isinstance(cached, ItemRead):
         return cached
     item = await session.get(Item, item_id)
     if item is None:
         raise _not_found(item_id)
     read = ItemRead.model_validate(item)
-    cache.put(item_id, read)
+    await cache.put(item_id, read)
     return read
 
 
@@ -74,7 +74,7 @@ async def update_item(
     except IntegrityError:
         raise _name_taken(changes.get("name")) from None
     await session.refresh(item)
-    cache.invalidate(item_id)
+    await cache.invalidate(item_id)
     return ItemRead.model_validate(item)
 
 
@@ -85,7 +85,7 @@ async def delete_item(item_id: ItemId, session: SessionDep, cache: CacheDep) -> 
         raise _not_found(item_id)
     await session.delete(item)
     await session.flush()
-    cache.invalidate(item_id)
+    await cache.invalidate(item_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from app.lifespan import ResourcesDep
+from app.lifespan import ResourcesDep, update_metrics
 from app.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["metrics"])
@@ -12,10 +12,6 @@ router = APIRouter(tags=["metrics"])
 
 @router.get("/metrics", response_class=Response)
 async def metrics(resources: ResourcesDep) -> Response:
-    pool = resources.engine.pool
-    resources.metrics.update(
-        jobs=resources.registry.stats().running,
-        pool_checked_out=pool.checkedout(),  # type: ignore[attr-defined]
-        cache_entries=resources.cache.stats().size,
-    )
+    # the answering worker is exact; the others refreshed theirs within metrics_refresh_s
+    await update_metrics(resources)
     return Response(resources.metrics.render(), media_type=CONTENT_TYPE)

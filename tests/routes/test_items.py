@@ -100,9 +100,9 @@ async def test_reads_are_served_from_the_cache_after_the_first(
 ) -> None:
     created = await create(client, "cached")
     cache = app.state.resources.cache  # type: ignore[attr-defined]
-    before = cache.stats()
+    before = await cache.stats()
     for _ in range(3):
         await client.get(f"/items/{created['id']}")
-    after = cache.stats()
+    after = await cache.stats()
     assert after.misses - before.misses == 1
     assert after.hits - before.hits == 2
