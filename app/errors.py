@@ -29,9 +29,14 @@ async def pool_timeout(_request: Request, _error: Exception) -> JSONResponse:
     return _unavailable("all database connections are busy; retry shortly")
 
 
+def _reason(error: Exception) -> str:
+    """The driver's own exception name (asyncpg's, not SQLAlchemy's generic adapter ``Error``)."""
+    original = getattr(error, "orig", None) or error
+    return type(original.__cause__ or original).__name__
+
+
 async def database_error(request: Request, error: Exception) -> JSONResponse:
-    original = getattr(error, "orig", None)
-    reason = type(original).__name__ if original is not None else type(error).__name__
+    reason = _reason(error)
     if "QueryCanceled" in reason or "Timeout" in reason:
         return _unavailable("the database took too long to answer; retry shortly")
     if (
@@ -54,7 +59,25 @@ async def connection_refused(request: Request, error: Exception) -> JSONResponse
     return _unavailable(f"the database is unreachable ({type(error).__name__}); retry shortly")
 
 
+async def unexpected(request: Request, error: Exception) -> JSONResponse:
+    # runs in ServerErrorMiddleware, outside the request-id middleware: take the id from state
+    request_id = getattr(request.state, "request_id", None)
+    logger.error(
+        "unhandled error on %s %s [request %s]",
+        request.method,
+        request.url.path,
+        request_id,
+        exc_info=error,
+    )
+    return JSONResponse(
+        {"detail": f"internal error; quote request id {request_id} when reporting it"},
+        status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        headers={"X-Request-ID": str(request_id)} if request_id else None,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, unexpected)
     app.add_exception_handler(sa_exc.TimeoutError, pool_timeout)
     app.add_exception_handler(sa_exc.DBAPIError, database_error)
     app.add_exception_handler(sa_exc.InterfaceError, database_error)

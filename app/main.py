@@ -8,6 +8,8 @@ from fastapi import FastAPI
 
 from app.errors import install_error_handlers
 from app.lifespan import lifespan
+from app.logs import install_logging
+from app.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from app.routes import debug, export, health, items, jobs, metrics
 from app.settings import Settings, load_settings
 
@@ -18,6 +20,7 @@ def create_app(settings: Settings | None = None, *, build: str = BUILD) -> FastA
     settings = settings if settings is not None else load_settings()
     # the app's own loggers; handlers belong to the server (uvicorn/gunicorn) or the test runner
     logging.getLogger("app").setLevel(settings.log_level.upper())
+    install_logging()
     app = FastAPI(
         title="leakproof",
         summary="A FastAPI service with every memory-leak fix built in.",
@@ -27,6 +30,9 @@ def create_app(settings: Settings | None = None, *, build: str = BUILD) -> FastA
     app.state.settings = settings
     app.state.build = build
     install_error_handlers(app)
+    # the last added runs first: the request id is known before a body is refused
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
     # export before items: /items/export must not be read as /items/{item_id}
     app.include_router(export.router)
     app.include_router(items.build_list_route(settings.page_size_max))

@@ -1,0 +1,112 @@
+"""The edge of the app: request IDs and the request body size limit, before any routing.
+
+Request IDs are accepted from the client only in a safe format, else generated, and echoed back.
+
+A client (or a proxy in front) may send ``X-Request-ID`` so its logs and ours share one key.
+The value ends up in log lines and a response header, so only a short, plain token is trusted:
+letters, digits, ``.``, ``_`` and ``-``, at most 64 characters. That excludes newlines (forged
+log lines), ``%`` (format strings), quotes and spaces. Anything else is replaced, not escaped:
+a generated id cannot be abused.
+
+The id lives in a context variable for the request; app/logs.py puts it on every log record.
+
+The body limit has two halves. A declared Content-Length above the limit is refused here with
+413, before routing, before a byte of the body is read and before any connection is taken. A
+chunked body (no length declared) is counted as it arrives by FastAPI's own limit
+(``FastAPI(max_body_size=...)``, see app/main.py) and refused as soon as it passes the limit;
+the server reads it in bounded pieces (uvicorn pauses the socket above 64 KiB buffered).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from contextvars import ContextVar
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_ID_HEADER = "x-request-id"
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+NO_REQUEST = "-"
+
+current_request_id: ContextVar[str] = ContextVar("request_id", default=NO_REQUEST)
+
+
+def accept_request_id(offered: str | None) -> str:
+    """The client's id when it is a safe token, else a fresh one."""
+    if offered is not None and SAFE_REQUEST_ID.fullmatch(offered):
+        return offered
+    return uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    """Pure ASGI (no BaseHTTPMiddleware): it does not buffer or wrap the response body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        offered = None
+        for name, value in scope["headers"]:
+            if name == REQUEST_ID_HEADER.encode():
+                offered = value.decode("latin-1")
+                break
+        request_id = accept_request_id(offered)
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        token = current_request_id.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            current_request_id.reset(token)
+
+
+class BodySizeLimitMiddleware:
+    """413 for a body above ``max_body_bytes``: at once when declared, else as soon as it passes.
+
+    FastAPI's own ``max_body_size`` does the same counting, but answers a declared length with a
+    plain-text "Content Too Large" that names no limit, swapped in when the response starts
+    (after the handler ran); this one refuses before routing, in JSON like every other error.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.detail = f"the request body is larger than {max_body_bytes} bytes; send a smaller one"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            # the unread body stays on the socket: close the connection rather than reuse it
+            response = JSONResponse(
+                {"detail": self.detail}, status_code=413, headers={"Connection": "close"}
+            )
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    # raised inside the body read: FastAPI's handlers turn it into the 413
+                    raise HTTPException(413, detail=self.detail, headers={"Connection": "close"})
+            return message
+
+        await self.app(scope, counting_receive, send)
