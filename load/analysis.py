@@ -1,0 +1,141 @@
+"""From samples to judgements: the RSS slope per requests served, and counts that keep growing.
+
+Growth is judged per requests served after warm-up (MB per 10k requests), never as one
+absolute number: a build that serves more requests is not penalised, and a build whose
+memory rises only while it starts is not called leaky.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Sequence
+from itertools import pairwise
+from statistics import median
+
+from load.sampling import Sample
+
+PER_10K = 10_000
+MIN_POINTS = 3
+# a worker that appears mid-run (recycled) imports and fills its pool first: skip its first second
+NEW_WORKER_SETTLE_S = 1.0
+RESOURCES = ("tasks", "db_connections", "pool_checked_out", "fds", "threads")
+
+
+def least_squares_slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """The slope of the least-squares line through the points; None when it is undefined."""
+    if len(xs) != len(ys) or len(xs) < MIN_POINTS:
+        return None
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mean_x) ** 2 for x in xs)
+    if sxx == 0:
+        return None
+    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sxx
+
+
+def pooled_slope(segments: Sequence[tuple[Sequence[float], Sequence[float]]]) -> float | None:
+    """One slope shared by several segments, each with its own level (a worker's life each).
+
+    Recycling drops a worker's memory back to the start: fitting across the drop would call a
+    saw tooth flat. Centring each segment on its own mean fits the growth within each life.
+    """
+    sxx = sxy = 0.0
+    for xs, ys in segments:
+        if len(xs) < MIN_POINTS:
+            continue
+        mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+        sxx += sum((x - mean_x) ** 2 for x in xs)
+        sxy += sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True))
+    return sxy / sxx if sxx else None
+
+
+def interpolate_requests(samples: list[Sample], progress: list[tuple[float, int, int]]) -> None:
+    """Give each sample the generator's request and failure counts at the sample's time."""
+    times = [point[0] for point in progress]
+    for sample in samples:
+        index = bisect_right(times, sample.ts)
+        if index == 0:
+            sample.requests = sample.failures = 0.0
+        elif index == len(times):
+            sample.requests, sample.failures = float(progress[-1][1]), float(progress[-1][2])
+        else:
+            (t0, r0, f0), (t1, r1, f1) = progress[index - 1], progress[index]
+            share = (sample.ts - t0) / (t1 - t0) if t1 > t0 else 0.0
+            sample.requests = r0 + share * (r1 - r0)
+            sample.failures = f0 + share * (f1 - f0)
+
+
+def rss_slope_mb_per_10k(samples: Sequence[Sample]) -> float | None:
+    """MB per 10k requests, fitted within each worker's life over the measured samples.
+
+    x is the worker's share of the requests (all requests / workers): each of n workers serving
+    1/n of the traffic and growing s MB per request it serves grows the total s MB per request.
+    """
+    measured = [sample for sample in samples if sample.phase == "measure"]
+    if not measured:
+        return None
+    nominal = max(sample.workers for sample in measured) or 1
+    first_seen: dict[int, float] = {}
+    for sample in samples:
+        for pid in sample.worker_rss_mb:
+            first_seen.setdefault(pid, sample.ts)
+    run_start = samples[0].ts
+    lives: dict[int, tuple[list[float], list[float]]] = {}
+    for sample in measured:
+        for pid, rss in sample.worker_rss_mb.items():
+            born = first_seen[pid]
+            if born > run_start and sample.ts - born < NEW_WORKER_SETTLE_S:
+                continue
+            xs, ys = lives.setdefault(pid, ([], []))
+            xs.append(sample.requests / nominal)
+            ys.append(rss)
+    slope = pooled_slope(list(lives.values()))
+    return None if slope is None else slope * PER_10K
+
+
+def kept_growing(values: Sequence[float]) -> bool:
+    """True when a count rose through the whole measured window, not in one early step.
+
+    The medians of the first, middle and last thirds must rise, the last must exceed the first
+    by at least 3 and by a quarter, and lie above everything the first third saw: a resource
+    bounded by a limit levels off and fails this, and so does the to and fro of requests in flight.
+    """
+    if len(values) < 2 * MIN_POINTS:
+        return False
+    third = len(values) // 3
+    first, middle, last = (
+        median(values[:third]),
+        median(values[third : 2 * third]),
+        median(values[2 * third :]),
+    )
+    rose = last - first >= max(3.0, 0.25 * max(first, 1.0)) and last > max(values[:third])
+    return first < middle < last and rose
+
+
+def growing_resources(samples: Sequence[Sample]) -> list[str]:
+    """Names of the resources that kept growing after warm-up."""
+    measured = [sample for sample in samples if sample.phase == "measure"]
+    grown = []
+    for name in RESOURCES:
+        values = [getattr(sample, name) for sample in measured]
+        present = [float(value) for value in values if value is not None]
+        if kept_growing(present):
+            grown.append(name)
+    return grown
+
+
+def peak(samples: Sequence[Sample], name: str) -> float | None:
+    values = [getattr(sample, name) for sample in samples]
+    present = [value for value in values if value is not None]
+    return max(present) if present else None
+
+
+def failures_per_second(progress: list[tuple[float, int, int]]) -> list[tuple[float, float]]:
+    """(seconds since the load started, failed requests per second) for each progress step."""
+    if not progress:
+        return []
+    start = progress[0][0]
+    rates = []
+    for (t0, _, f0), (t1, _, f1) in pairwise(progress):
+        if t1 > t0:
+            rates.append((t1 - start, (f1 - f0) / (t1 - t0)))
+    return rates

@@ -1,0 +1,249 @@
+"""``leakproof compare`` and ``leakproof soak``: the lab's commands.
+
+compare: the fixed build, then the leaky twin, under the same load and settings, one after the
+other (side by side they would split the 2 CPUs and the twin's exhaustion of the database could
+spill onto the fixed build), then the report and the verdict as the exit code.
+soak: the same load and sampling on one build, judged alone: flat or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from app.settings import load_settings
+from load import database, plots, report
+from load.config import DEFAULT, QUICK, SCENARIOS, LabConfig, parse_scenarios, warmup_for
+from load.console import Progress, print_result
+from load.runner import BuildRun, run_build
+from load.servers import Children
+from load.summary import build_summary, run_settings
+from load.verdict import Verdict, judge_compare, judge_soak
+
+EXIT_FAILED_VERDICT = 1
+EXIT_CANNOT_RUN = 2
+
+
+def _scenarios(text: str) -> tuple[str, ...]:
+    try:
+        return parse_scenarios(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
+def _non_negative_int(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text.removesuffix("s"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value < 5:
+        raise argparse.ArgumentTypeError(
+            "--duration must be at least 5 s to leave time after warm-up"
+        )
+    return value
+
+
+def _seconds_or_zero(text: str) -> float:
+    try:
+        value = float(text.removesuffix("s"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
+def _add_load_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="the ~30 s run CI uses")
+    parser.add_argument(
+        "--duration",
+        type=_seconds,
+        help=f"seconds of load per build (default {DEFAULT.duration_s:g}, "
+        f"--quick {QUICK.duration_s:g})",
+    )
+    parser.add_argument(
+        "--requests",
+        type=_positive_int,
+        help="stop a build's load once this many requests are done (--duration still caps it)",
+    )
+    parser.add_argument(
+        "--users",
+        type=_positive_int,
+        help=f"concurrent locust users (default {DEFAULT.users}; 4 are stream users and a probe)",
+    )
+    parser.add_argument(
+        "--server",
+        choices=["uvicorn", "gunicorn"],
+        help="uvicorn: one process (default); gunicorn: --workers processes",
+    )
+    parser.add_argument(
+        "--workers", type=_positive_int, help=f"gunicorn workers (default {DEFAULT.workers})"
+    )
+    parser.add_argument(
+        "--max-requests",
+        type=_non_negative_int,
+        help="gunicorn recycles a worker after this many requests (shows the saw tooth)",
+    )
+    parser.add_argument(
+        "--seed-items",
+        type=_positive_int,
+        help=f"items in the table during the run (default {DEFAULT.seed_items})",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=_seconds_or_zero,
+        help="seconds left out of the slope at the start (default: a quarter of --duration, "
+        f"3 to 15 s; {DEFAULT.warmup_s:g} s by default, {QUICK.warmup_s:g} s with --quick)",
+    )
+    parser.add_argument("--out", type=Path, help="report folder (default reports/<timestamp>/)")
+
+
+def add_compare_command(commands: Any) -> None:
+    parser = commands.add_parser(
+        "compare",
+        help="the fixed build against the leaky twin under the same load; report and verdict",
+    )
+    _add_load_options(parser)
+    parser.add_argument(
+        "--scenarios",
+        type=_scenarios,
+        help=f"the twin's leaks: all (default) or a comma list of {', '.join(SCENARIOS)}",
+    )
+    parser.set_defaults(run=run_compare)
+
+
+def add_soak_command(commands: Any) -> None:
+    parser = commands.add_parser(
+        "soak", help="one build under the lab's load, judged alone: flat or not"
+    )
+    _add_load_options(parser)
+    parser.add_argument(
+        "--build",
+        choices=["fixed", "leaky"],
+        default="fixed",
+        help="which build to soak (default fixed)",
+    )
+    parser.add_argument("--scenarios", type=_scenarios, help="the twin's leaks when --build leaky")
+    parser.set_defaults(run=run_soak)
+
+
+def config_from(args: argparse.Namespace) -> LabConfig:
+    config = QUICK if args.quick else DEFAULT
+    chosen = {
+        "duration_s": args.duration,
+        "requests": args.requests,
+        "users": args.users,
+        "server": args.server,
+        "workers": args.workers,
+        "max_requests": args.max_requests,
+        "seed_items": args.seed_items,
+        "scenarios": args.scenarios,
+    }
+    config = replace(config, **{key: value for key, value in chosen.items() if value is not None})
+    if args.duration is not None:
+        config = replace(config, warmup_s=warmup_for(args.duration))
+    if args.warmup is not None:
+        config = replace(config, warmup_s=args.warmup)
+    if config.warmup_s >= config.duration_s - 2:
+        raise ValueError(
+            f"warm-up ({config.warmup_s:g} s) leaves no time to measure in "
+            f"{config.duration_s:g} s; lengthen --duration or shorten --warmup"
+        )
+    out = args.out or Path("reports") / datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
+    return replace(config, out=out)
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    try:
+        config = config_from(args)
+    except ValueError as error:
+        print(f"leakproof: {error}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    return run_lab("compare", ["fixed", "leaky"], config)
+
+
+def run_soak(args: argparse.Namespace) -> int:
+    try:
+        config = config_from(args)
+    except ValueError as error:
+        print(f"leakproof: {error}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    return run_lab("soak", [args.build], config)
+
+
+def run_lab(mode: str, builds: list[str], config: LabConfig) -> int:
+    console = Console()
+    if "leaky" in builds and importlib.util.find_spec("app.leaky.main") is None:
+        print("leakproof: the leaky twin (app/leaky/main.py) is not in this checkout; "
+              "run `leakproof soak` to judge the fixed build alone", file=sys.stderr)  # fmt: skip
+        return EXIT_CANNOT_RUN
+    if config.users < 6:
+        print(
+            "leakproof: --users must be at least 6 (4 fixed users plus shoppers)", file=sys.stderr
+        )
+        return EXIT_CANNOT_RUN
+    settings = load_settings()
+    config.out.mkdir(parents=True, exist_ok=True)
+    headers = {}
+    if settings.debug_token is not None:
+        headers["X-Debug-Token"] = settings.debug_token.get_secret_value()
+    started_at = datetime.now().isoformat(timespec="seconds")
+    children = Children()
+    progress = Progress(console, config.duration_s)
+    runs: list[BuildRun] = []
+    try:
+        url, where = database.lab_database_url(settings)
+        database.prepare(url)
+        console.print(f"leakproof {mode}: {config.describe()}; PostgreSQL {where}")
+        for build in builds:
+            console.print(
+                f"[bold]{build}[/]: seeding {config.seed_items} items, starting the server"
+            )
+            runs.append(run_build(build, config, url, config.out, children, progress.show, headers))
+            progress.done()
+    except RuntimeError as error:
+        progress.done()
+        print(f"leakproof: {error}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    finally:
+        progress.done()
+        children.stop_all()
+    summaries = {run.build: build_summary(run, config, settings) for run in runs}
+    verdict: Verdict = (
+        judge_compare(summaries["fixed"], summaries["leaky"])
+        if mode == "compare"
+        else judge_soak(builds[0], summaries[builds[0]])
+    )
+    summary = {
+        "mode": mode,
+        "started_at": started_at,
+        "settings": run_settings(config, settings, where),
+        "builds": summaries,
+        "verdict": verdict.as_json(),
+    }
+    figures = plots.draw_all(runs, config.out)
+    report.write_summary(summary, config.out)
+    report.write_samples(runs, config.out)
+    report.write_markdown(summary, figures, config.out)
+    report.write_html(summary, figures, config.out)
+    print_result(console, summary, str(config.out))
+    return 0 if verdict.ok else EXIT_FAILED_VERDICT

@@ -1,0 +1,205 @@
+"""The lab's load: every leak scenario's trigger in a realistic mix.
+
+- Shopper: item reads (half from a hot set, half across the whole table), list pages, and a
+  create/read/patch/delete lifecycle that leaves the table as it found it (most of the traffic);
+- JobRunner: POST /jobs and polls GET /jobs/{id} (background tasks);
+- Exporter: whole exports, ndjson and csv (peak memory of an export);
+- SlowReader: an export read at a trickle (a stream that pins what it holds);
+- Aborter: a CSV export abandoned after its first KB (cleanup on disconnect);
+- Probe: what the platform sends: readiness probes and metrics scrapes, a few a second.
+
+Stream users and the probe are one each (``fixed_count``), so a build with the fixed export
+limit never sheds them; the rest of ``-u`` goes to shoppers and job runners by weight.
+
+Headless (what ``leakproof compare`` runs)::
+
+    python -m locust -f load/locustfile.py --headless -H http://127.0.0.1:8000 -u 20 -r 20 -t 60s
+
+Web UI (workshops): ``locust -f load/locustfile.py -H http://127.0.0.1:8000``, open :8089.
+
+Environment: LEAKPROOF_LAB_SEED_ITEMS (ids 1..N exist, default 5000), LEAKPROOF_LAB_PROGRESS
+(a file this run appends "time requests failures" lines to, 4 times a second),
+LEAKPROOF_LAB_MAX_REQUESTS (stop once that many requests are done).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from locust import FastHttpUser, User, between, constant, events, task
+from locust.env import Environment
+
+from load.streams import StreamError, read_stream
+
+SEED_ITEMS = int(os.environ.get("LEAKPROOF_LAB_SEED_ITEMS", "5000"))
+HOT_ITEMS = max(1, min(500, SEED_ITEMS))  # reads concentrate here, as real traffic does
+PAGE_SIZE = 50
+JOB_POLLS = 40
+PROGRESS_INTERVAL_S = 0.25
+
+
+class Shopper(FastHttpUser):
+    weight = 8
+    wait_time = between(0.0, 0.01)
+
+    @task(3)
+    def read_hot_item(self) -> None:
+        self.client.get(f"/items/{random.randint(1, HOT_ITEMS)}", name="/items/[id]")
+
+    @task(3)
+    def read_any_item(self) -> None:
+        self.client.get(f"/items/{random.randint(1, SEED_ITEMS)}", name="/items/[id]")
+
+    @task(2)
+    def list_page(self) -> None:
+        after = random.randint(0, max(0, SEED_ITEMS - PAGE_SIZE))
+        self.client.get(f"/items?limit={PAGE_SIZE}&after={after}", name="/items?after=[n]")
+
+    @task(1)
+    def item_lifecycle(self) -> None:
+        created = self.client.post(
+            "/items",
+            json={
+                "name": f"lab-{uuid.uuid4().hex}",
+                "description": "made by the load lab and deleted right after",
+                "price": round(random.uniform(1, 500), 2),
+            },
+        )
+        if created.status_code != 201:
+            return
+        item_id = created.json()["id"]
+        self.client.get(f"/items/{item_id}", name="/items/[id]")
+        self.client.patch(f"/items/{item_id}", json={"price": 9.99}, name="/items/[id]")
+        self.client.delete(f"/items/{item_id}", name="/items/[id]")
+
+
+class JobRunner(FastHttpUser):
+    weight = 1
+    wait_time = between(0.0, 0.05)
+
+    @task
+    def run_job(self) -> None:
+        started = self.client.post("/jobs", json={"kind": "items-summary"})
+        if started.status_code != 202:
+            return
+        job_id = started.json()["id"]
+        for _ in range(JOB_POLLS):
+            polled = self.client.get(f"/jobs/{job_id}", name="/jobs/[id]")
+            if polled.status_code != 200 or polled.json().get("state") != "running":
+                return
+            time.sleep(0.05)  # cooperative: locust monkey-patched time and threading
+
+
+class Exporter(FastHttpUser):
+    fixed_count = 1
+    wait_time = constant(0.2)
+
+    @task
+    def export_ndjson(self) -> None:
+        self.client.get("/items/export?format=ndjson")
+
+    @task
+    def export_csv(self) -> None:
+        self.client.get("/items/export?format=csv")
+
+
+class _StreamUser(User):
+    """A user on a raw socket that reports its downloads to locust's statistics."""
+
+    abstract = True
+
+    def stream(self, name: str, **reading: Any) -> None:
+        host = str(self.host)
+        address = urlsplit(host)
+        started = time.perf_counter()
+        exception: Exception | None = None
+        length = 0
+        try:
+            result = read_stream(
+                address.hostname or "127.0.0.1", address.port or 80, address.path + name, **reading
+            )
+            length = result.body_bytes
+            if result.status != 200:
+                exception = StreamError(f"HTTP {result.status}")
+        except (OSError, StreamError) as error:
+            exception = error
+        self.environment.events.request.fire(
+            request_type="GET",
+            name=f"{name} ({type(self).__name__})",
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=length,
+            exception=exception,
+            context={},
+            response=None,
+            url=host + name,
+        )
+
+
+class SlowReader(_StreamUser):
+    fixed_count = 1
+    wait_time = constant(0.1)
+
+    @task
+    def trickle(self) -> None:
+        # ~200 KB/s for at most 15 s: the stream stays open while the client dawdles
+        self.stream("/items/export?format=ndjson", chunk_bytes=4096, pause_s=0.02, stop_after_s=15)
+
+
+class Aborter(_StreamUser):
+    fixed_count = 1
+    wait_time = between(0.1, 0.3)
+
+    @task
+    def hang_up(self) -> None:
+        self.stream(
+            "/items/export?format=ndjson", chunk_bytes=4096, pause_s=0, stop_after_bytes=8192
+        )
+
+
+# --- progress for the lab: requests over time, and the request bound ---------------------------
+
+_counts = {"requests": 0, "failures": 0}
+
+
+def _count(exception: Exception | None = None, **_kwargs: Any) -> None:
+    _counts["requests"] += 1
+    if exception is not None:
+        _counts["failures"] += 1
+
+
+def _start_progress(environment: Environment, **_kwargs: Any) -> None:
+    path = os.environ.get("LEAKPROOF_LAB_PROGRESS")
+    limit = int(os.environ.get("LEAKPROOF_LAB_MAX_REQUESTS") or 0)
+    if path:  # a greenlet under locust's monkey-patching, not an OS thread
+        threading.Thread(
+            target=_write_progress, args=(environment, path, limit), daemon=True
+        ).start()
+
+
+events.request.add_listener(_count)  # type: ignore[no-untyped-call]
+events.init.add_listener(_start_progress)  # type: ignore[no-untyped-call]
+
+
+def _write_progress(environment: Environment, path: str, limit: int) -> None:
+    progress = open(path, "a", buffering=1)  # noqa: SIM115 - closed by the quitting listener
+
+    def line() -> None:
+        progress.write(f"{time.time():.3f} {_counts['requests']} {_counts['failures']}\n")
+
+    def last_line(**_kwargs: Any) -> None:
+        line()
+        progress.close()
+
+    environment.events.quitting.add_listener(last_line)  # type: ignore[no-untyped-call]
+    while not progress.closed:
+        line()
+        if limit and _counts["requests"] >= limit and environment.runner is not None:
+            environment.runner.quit()
+            return
+        time.sleep(PROGRESS_INTERVAL_S)

@@ -1,0 +1,136 @@
+"""The report's figures as PNG files (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: no display, no GUI toolkit
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from load.analysis import failures_per_second
+from load.runner import BuildRun
+
+COLOURS = {"fixed": "#1b7837", "leaky": "#c51b7d"}
+
+
+def _start(run: BuildRun) -> float:
+    if run.progress:
+        return run.progress[0][0]
+    return run.samples[0].ts if run.samples else 0.0
+
+
+def _colour(build: str) -> str:
+    return COLOURS.get(build, "#2166ac")
+
+
+def memory_vs_requests(runs: Sequence[BuildRun], path: Path) -> Path:
+    figure, axes = plt.subplots(figsize=(9, 4.8))
+    for run in runs:
+        loaded = [sample for sample in run.samples if sample.phase != "settled"]
+        axes.plot(
+            [sample.requests for sample in loaded],
+            [sample.rss_mb for sample in loaded],
+            label=f"{run.build} RSS",
+            color=_colour(run.build),
+        )
+        warm = [sample for sample in loaded if sample.phase == "warmup"]
+        if warm:
+            axes.axvline(warm[-1].requests, color=_colour(run.build), linestyle=":", linewidth=1)
+        settled = [sample for sample in run.samples if sample.phase == "settled"]
+        if settled:
+            axes.plot(
+                [settled[-1].requests],
+                [settled[-1].rss_mb],
+                marker="o",
+                color=_colour(run.build),
+                label=f"{run.build} after gc.collect()",
+            )
+    axes.set_xlabel("requests served")
+    axes.set_ylabel("RSS of all server processes (MB)")
+    axes.set_title("Memory per requests served (dotted: end of warm-up)")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    return _save(figure, path)
+
+
+def counts_over_time(
+    runs: Sequence[BuildRun], fields: Sequence[tuple[str, str]], title: str, path: Path
+) -> Path:
+    """Each field ((attribute, label)) of each build against seconds since its load started."""
+    figure, axes = plt.subplots(figsize=(9, 4.2))
+    styles = ["-", "--", ":"]
+    for run in runs:
+        start = _start(run)
+        for (name, label), style in zip(fields, styles, strict=False):
+            points = [
+                (sample.ts - start, getattr(sample, name))
+                for sample in run.samples
+                if getattr(sample, name) is not None
+            ]
+            if points:
+                axes.plot(
+                    [t for t, _ in points],
+                    [value for _, value in points],
+                    linestyle=style,
+                    color=_colour(run.build),
+                    label=f"{run.build} {label}",
+                )
+    axes.set_xlabel("seconds since the load started")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    return _save(figure, path)
+
+
+def throughput_and_failures(runs: Sequence[BuildRun], path: Path) -> Path:
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True)
+    for run in runs:
+        start = _start(run)
+        steps = list(zip(run.progress, run.progress[1:], strict=False))
+        rates = [
+            (t1 - start, (r1 - r0) / (t1 - t0)) for (t0, r0, _), (t1, r1, _) in steps if t1 > t0
+        ]
+        top.plot(
+            [t for t, _ in rates], [r for _, r in rates], color=_colour(run.build), label=run.build
+        )
+        failures = failures_per_second(run.progress)
+        bottom.plot(
+            [t for t, _ in failures],
+            [f for _, f in failures],
+            color=_colour(run.build),
+            label=run.build,
+        )
+    top.set_ylabel("requests/s")
+    top.set_title("Throughput and failed requests")
+    bottom.set_ylabel("failed requests/s")
+    bottom.set_xlabel("seconds since the load started")
+    for axes in (top, bottom):
+        axes.grid(alpha=0.3)
+        axes.legend()
+    return _save(figure, path)
+
+
+def draw_all(runs: Sequence[BuildRun], out: Path) -> list[Path]:
+    return [
+        memory_vs_requests(runs, out / "memory.png"),
+        counts_over_time(
+            runs,
+            [("db_connections", "pg_stat_activity rows"), ("pool_checked_out", "pool checked out")],
+            "Database connections",
+            out / "connections.png",
+        ),
+        counts_over_time(runs, [("tasks", "asyncio tasks")], "asyncio tasks", out / "tasks.png"),
+        throughput_and_failures(runs, out / "failures.png"),
+    ]
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    figure.tight_layout()
+    figure.savefig(path, dpi=96)
+    plt.close(figure)
+    return path

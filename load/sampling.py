@@ -1,0 +1,319 @@
+"""Sampling a running build from outside and inside, several times a second.
+
+Outside: psutil on every server process (the gunicorn arbiter and each worker): RSS, USS, fds,
+threads; a connection of the lab's own counting the build's rows in pg_stat_activity (by its
+application_name prefix), so it still answers when the build's pool is exhausted.
+Inside: GET /metrics (asyncio tasks per worker, pool checked out) and GET /debug/stats from each
+worker (heap, gc objects), fetched in the background so a build that answers slowly never delays
+the outside samples. /metrics needs no database connection, so it still answers when a leak has
+emptied the pool (/debug/stats then times out: it asks PostgreSQL too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import httpx
+import psutil
+
+from load.database import asyncpg_dsn
+from load.servers import server_processes
+
+MB = 1024 * 1024
+INSIDE_INTERVAL_S = 1.0
+INSIDE_TIMEOUT_S = 2.0
+DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+COUNT_QUERY = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE $1"
+METRIC_LINE = re.compile(r"^(?P<name>\w+)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)")
+PID_LABEL = re.compile(r'pid="(\d+)"')
+
+
+@dataclass
+class Sample:
+    ts: float  # unix time
+    phase: str  # warmup, measure, settled (after the load, after gc.collect in every worker)
+    rss_mb: float  # all server processes
+    uss_mb: float
+    fds: int
+    threads: int
+    worker_rss_mb: dict[int, float]  # per serving process: the slope is fitted per worker life
+    db_connections: int | None
+    pool_checked_out: int | None  # summed over workers, from their latest /debug/stats
+    tasks: int | None
+    heap_mb: float | None
+    gc_objects: int | None
+    requests: float = 0.0  # filled in from the load generator's progress (interpolated)
+    failures: float = 0.0
+
+    @property
+    def workers(self) -> int:
+        return len(self.worker_rss_mb)
+
+
+@dataclass
+class Inside:
+    """The latest /debug/stats answer per worker pid, and the latest /metrics gauges."""
+
+    latest: dict[int, dict[str, Any]] = field(default_factory=dict)
+    tasks: dict[int, float] = field(default_factory=dict)  # leakproof_asyncio_tasks per pid
+    pool_checked_out: float | None = None  # leakproof_db_pool_checked_out, all workers
+    answered: int = 0
+    failed: int = 0
+
+    def read_metrics(self, text: str, single_pid: int | None) -> None:
+        """Take the gauges from a Prometheus text page (a lone process has no pid label)."""
+        for line in text.splitlines():
+            match = METRIC_LINE.match(line)
+            if match is None:
+                continue
+            try:
+                value = float(match["value"])
+            except ValueError:
+                continue
+            pid_label = PID_LABEL.search(match["labels"] or "")
+            pid = int(pid_label[1]) if pid_label else single_pid
+            if match["name"] == "leakproof_asyncio_tasks" and pid is not None:
+                self.tasks[pid] = value
+            elif match["name"] == "leakproof_db_pool_checked_out":
+                self.pool_checked_out = value
+
+    def tasks_total(self, pids: list[int]) -> float | None:
+        counted = [self.tasks[pid] for pid in pids if pid in self.tasks]
+        return sum(counted) if counted else self.total(pids, "asyncio_tasks")
+
+    def pool_total(self, pids: list[int]) -> float | None:
+        if self.pool_checked_out is not None:
+            return self.pool_checked_out
+        return self.total(pids, "pool", "checked_out")
+
+    def total(self, pids: list[int], key: str, sub: str | None = None) -> float | None:
+        values = []
+        for pid in pids:
+            stats = self.latest.get(pid)
+            value = stats.get(key) if stats else None
+            if sub is not None and isinstance(value, dict):
+                value = value.get(sub)
+            if isinstance(value, int | float):
+                values.append(float(value))
+        return sum(values) if values else None
+
+
+class ConnectionCounter:
+    """The lab's own connection counting a build's rows in pg_stat_activity.
+
+    Opened before the build can exhaust anything, and reopened (at most once a second) if
+    PostgreSQL drops it, so the count survives what the twin does to the server.
+    """
+
+    def __init__(self, database_url: str, prefix: str, note: Callable[[str], None]) -> None:
+        self._dsn = asyncpg_dsn(database_url)
+        self._prefix = prefix
+        self._note = note
+        self._connection: asyncpg.Connection | None = None
+        self._last_attempt = 0.0
+
+    async def count(self) -> int | None:
+        if self._connection is None or self._connection.is_closed():
+            if time.monotonic() - self._last_attempt < 1.0:
+                return None
+            self._last_attempt = time.monotonic()
+            try:
+                self._connection = await asyncpg.connect(self._dsn, timeout=5)
+            except DATABASE_ERRORS as error:
+                self._note(f"pg_stat_activity not sampled: {type(error).__name__}: {error}")
+                return None
+        try:
+            count: int = await self._connection.fetchval(COUNT_QUERY, self._prefix)
+        except DATABASE_ERRORS as error:
+            self._note(f"pg_stat_activity count failed: {type(error).__name__}: {error}")
+            return None
+        return count
+
+    async def close(self) -> None:
+        if self._connection is not None and not self._connection.is_closed():
+            await self._connection.close()
+
+
+def outside_sample(leader_pid: int) -> tuple[dict[int, psutil.Process], dict[str, float]]:
+    """psutil totals over the arbiter and workers, and each worker's RSS."""
+    arbiter, workers = server_processes(leader_pid)
+    totals = {"rss_mb": 0.0, "uss_mb": 0.0, "fds": 0.0, "threads": 0.0}
+    serving: dict[int, psutil.Process] = {}
+    for process in ([arbiter] if arbiter else []) + workers:
+        try:
+            with process.oneshot():
+                memory = process.memory_full_info()
+                totals["rss_mb"] += memory.rss / MB
+                totals["uss_mb"] += memory.uss / MB
+                totals["fds"] += process.num_fds()
+                totals["threads"] += process.num_threads()
+                if process is not arbiter:
+                    serving[process.pid] = process
+                    totals[f"rss:{process.pid}"] = memory.rss / MB
+        except psutil.NoSuchProcess:  # a worker recycled between listing and reading
+            continue
+    return serving, totals
+
+
+class Sampler:
+    """Samples one build in a thread of its own until ``stop()``; ``samples`` grows meanwhile."""
+
+    def __init__(
+        self,
+        *,
+        build: str,
+        leader_pid: int,
+        base_url: str,
+        database_url: str,
+        interval_s: float,
+        phase: Callable[[float], str],
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.build = build
+        self.leader_pid = leader_pid
+        self.base_url = base_url
+        self.database_url = database_url
+        self.interval_s = interval_s
+        self.phase = phase
+        self.headers = headers or {}
+        self.samples: list[Sample] = []
+        self.worker_pids_seen: set[int] = set()
+        self.inside = Inside()
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"sampler:{build}", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        asyncio.run(self._sample_until_stopped())
+
+    async def _sample_until_stopped(self) -> None:
+        counter = ConnectionCounter(self.database_url, f"leakproof-{self.build}:%", self._note)
+        limits = httpx.Limits(max_keepalive_connections=0)  # new connection: any worker may answer
+        async with httpx.AsyncClient(
+            base_url=self.base_url, timeout=INSIDE_TIMEOUT_S, limits=limits, headers=self.headers
+        ) as client:
+            inside_poll: asyncio.Task[None] | None = None
+            last_inside = 0.0
+            try:
+                while not self._stop.is_set():
+                    tick = time.monotonic()
+                    if (inside_poll is None or inside_poll.done()) and (
+                        tick - last_inside >= INSIDE_INTERVAL_S
+                    ):
+                        inside_poll = asyncio.create_task(self.poll_inside(client))
+                        last_inside = tick
+                    await self.take(counter, self.phase(time.time()))
+                    await asyncio.sleep(max(0.0, self.interval_s - (time.monotonic() - tick)))
+            finally:
+                if inside_poll is not None:
+                    await inside_poll
+                await counter.close()
+
+    async def take(self, counter: ConnectionCounter, phase: str) -> Sample:
+        serving, totals = outside_sample(self.leader_pid)
+        self.worker_pids_seen.update(serving)
+        pids = list(serving)
+        db_connections = await counter.count()
+        tasks = self.inside.tasks_total(pids)
+        pool = self.inside.pool_total(pids)
+        gc_objects = self.inside.total(pids, "gc_objects")
+        sample = Sample(
+            ts=time.time(),
+            phase=phase,
+            rss_mb=round(totals["rss_mb"], 2),
+            uss_mb=round(totals["uss_mb"], 2),
+            fds=int(totals["fds"]),
+            threads=int(totals["threads"]),
+            worker_rss_mb={pid: round(totals[f"rss:{pid}"], 2) for pid in pids},
+            db_connections=db_connections,
+            pool_checked_out=int(pool) if pool is not None else None,
+            tasks=int(tasks) if tasks is not None else None,
+            heap_mb=self.inside.total(pids, "heap_mb"),
+            gc_objects=int(gc_objects) if gc_objects is not None else None,
+        )
+        self.samples.append(sample)
+        return sample
+
+    def _note(self, error: str) -> None:
+        if error not in self.errors:  # once each, not once a tick
+            self.errors.append(error)
+
+    async def poll_inside(self, client: httpx.AsyncClient) -> None:
+        """Ask every worker: with fresh connections the kernel spreads them over the workers."""
+        _, workers = server_processes(self.leader_pid)
+        attempts = 1 if len(workers) <= 1 else 3 * len(workers)
+        single_pid = workers[0].pid if len(workers) == 1 else None
+        metrics, *answers = await asyncio.gather(
+            client.get("/metrics"),
+            *(client.get("/debug/stats") for _ in range(attempts)),
+            return_exceptions=True,
+        )
+        if isinstance(metrics, httpx.Response) and metrics.status_code == 200:
+            self.inside.read_metrics(metrics.text, single_pid)
+        for answer in answers:
+            if isinstance(answer, httpx.Response) and answer.status_code == 200:
+                body = answer.json()
+                self.inside.latest[int(body.get("pid", 0))] = body
+                self.inside.answered += 1
+            else:
+                self.inside.failed += 1
+
+    def settle(self) -> dict[str, Any]:
+        """After the load: gc.collect() in each worker (GET /debug/growth), then a last sample."""
+        return asyncio.run(self._settle())
+
+    async def _settle(self) -> dict[str, Any]:
+        counter = ConnectionCounter(self.database_url, f"leakproof-{self.build}:%", self._note)
+        growth: dict[str, Any] = {}
+        try:
+            async with httpx.AsyncClient(
+                base_url=self.base_url,
+                timeout=15,
+                limits=httpx.Limits(max_keepalive_connections=0),
+                headers=self.headers,
+            ) as client:
+                growth = await self.growth(client)
+                await asyncio.sleep(0.5)
+                await self.poll_inside(client)
+                await self.take(counter, "settled")
+        finally:
+            await counter.close()
+        return growth
+
+    def baseline(self) -> None:
+        """The first /debug/growth call: the reference the settled one is compared with."""
+
+        async def call() -> None:
+            async with httpx.AsyncClient(
+                base_url=self.base_url, timeout=15, headers=self.headers
+            ) as client:
+                await self.growth(client)
+
+        asyncio.run(call())
+
+    async def growth(self, client: httpx.AsyncClient) -> dict[str, Any]:
+        try:
+            answer = await client.get("/debug/growth")
+        except httpx.HTTPError as error:
+            self._note(f"/debug/growth failed: {type(error).__name__}")
+            return {}
+        if answer.status_code != 200:
+            self._note(f"/debug/growth answered {answer.status_code}")
+            return {}
+        body: dict[str, Any] = answer.json()
+        return body

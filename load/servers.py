@@ -1,0 +1,160 @@
+"""Start a build as a server process of its own, find its workers, and stop it without orphans.
+
+Every child runs in a new session (its own process group): a Ctrl-C in the terminal reaches
+only the lab, which then stops each group it started, SIGTERM first and SIGKILL after a grace
+period, so no server, worker or load generator outlives the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+import psutil
+
+from load.config import LabConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {"fixed": "app.main:app", "leaky": "app.leaky.main:app"}
+READY_TIMEOUT_S = 60.0
+STOP_GRACE_S = 10.0
+LAB_CACHE_MAX_ENTRIES = 1000
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def server_command(build: str, config: LabConfig, port: int) -> list[str]:
+    target = TARGETS[build]
+    if config.server == "uvicorn":
+        return [
+            sys.executable, "-m", "uvicorn", target,
+            "--host", "127.0.0.1", "--port", str(port),
+            "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
+    command = [
+        sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), target,
+        "--bind", f"127.0.0.1:{port}", "--workers", str(config.workers),
+    ]  # fmt: skip
+    if config.max_requests is not None:
+        # a tenth as jitter (the settings' default of 1000 would swamp a small K): workers
+        # still do not all recycle at once
+        jitter = config.max_requests // 10
+        command += [
+            "--max-requests",
+            str(config.max_requests),
+            "--max-requests-jitter",
+            str(jitter),
+        ]
+    return command
+
+
+def server_env(build: str, config: LabConfig, database_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        LEAKPROOF_DATABASE_URL=database_url,
+        LEAKPROOF_ENVIRONMENT="dev",
+        LEAKPROOF_DEBUG_ENABLED="true",  # the inside view (GET /debug/stats) is part of the lab
+        LEAKPROOF_LOG_LEVEL="warning",
+        # the bounded cache reaches its ceiling within warm-up (reads span the whole table),
+        # so what the fixed build's memory does afterwards is steady state, not filling up
+        LEAKPROOF_CACHE_MAX_ENTRIES=str(LAB_CACHE_MAX_ENTRIES),
+        PYTHONUNBUFFERED="1",
+    )
+    if build == "leaky":
+        env["LEAKPROOF_LEAKS"] = config.leaks_env
+    return env
+
+
+@dataclass
+class Child:
+    """A process the lab started, in a process group of its own."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log: IO[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        if self.process.poll() is None:
+            _signal_group(self.pid, signal.SIGTERM)
+            try:
+                self.process.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.pid, signal.SIGKILL)
+                self.process.wait()
+        # workers left behind by a leader that died first still carry its group id
+        _signal_group(self.pid, signal.SIGKILL)
+        if self.log is not None:
+            self.log.close()
+
+
+def _signal_group(pgid: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
+        os.killpg(pgid, signum)
+
+
+@dataclass
+class Children:
+    """Everything started for a run, stopped in reverse order however the run ends."""
+
+    started: list[Child] = field(default_factory=list)
+
+    def start(self, name: str, command: list[str], env: dict[str, str], log_path: Path) -> Child:
+        log = log_path.open("ab")
+        process = subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        child = Child(name, process, log)
+        self.started.append(child)
+        return child
+
+    def stop_all(self) -> None:
+        while self.started:
+            self.started.pop().stop()
+
+
+def wait_ready(child: Child, base_url: str, log_path: Path) -> None:
+    """Block until /health/ready answers 200; a server that exits or hangs is a clear error."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if child.process.poll() is not None:
+            raise RuntimeError(
+                f"the {child.name} server exited with code {child.process.returncode} "
+                f"before it was ready; its log is {log_path}"
+            )
+        with contextlib.suppress(httpx.HTTPError):  # not listening yet
+            if httpx.get(f"{base_url}/health/ready", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(
+        f"the {child.name} server was not ready in {READY_TIMEOUT_S:g} s: see {log_path}"
+    )
+
+
+def server_processes(leader_pid: int) -> tuple[psutil.Process | None, list[psutil.Process]]:
+    """(the gunicorn arbiter or None, the processes that serve requests)."""
+    try:
+        leader = psutil.Process(leader_pid)
+        children = leader.children(recursive=False)
+    except psutil.NoSuchProcess:
+        return None, []
+    if children:  # gunicorn: the leader is the arbiter, its children are the workers
+        return leader, children
+    return None, [leader]

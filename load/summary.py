@@ -1,0 +1,92 @@
+"""The stable shape of summary.json: one entry per build, the run's settings, and the verdict.
+
+Scripts read ``builds.fixed`` / ``builds.leaky`` (``requests``, ``failures``,
+``rss_slope_mb_per_10k``, ``peak_pool_checked_out``, ``peak_db_connections``, ``peak_tasks``,
+``worker_restarts``) and ``verdict.ok`` / ``verdict.reasons``: keep those names.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from statistics import median
+from typing import Any
+
+from app.settings import Settings
+from load.analysis import growing_resources, peak, rss_slope_mb_per_10k
+from load.config import LabConfig
+from load.runner import BuildRun
+from load.sampling import Sample
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def pool_limit(config: LabConfig, settings: Settings) -> int:
+    """Connections the build's pools may hold in all: workers x (pool size + overflow)."""
+    workers = config.workers if config.server == "gunicorn" else 1
+    return workers * (settings.db_pool_size + settings.db_max_overflow)
+
+
+def retained_after_gc(samples: list[Sample]) -> float | None:
+    """RSS after the load and a gc.collect() in each worker, minus RSS when warm-up ended."""
+    measured = [sample.rss_mb for sample in samples if sample.phase == "measure"]
+    settled = [sample.rss_mb for sample in samples if sample.phase == "settled"]
+    if not measured or not settled:
+        return None
+    return settled[-1] - median(measured[:3])
+
+
+def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[str, Any]:
+    samples = run.samples
+    rss = [sample.rss_mb for sample in samples]
+    return {
+        "requests": run.load.requests,
+        "failures": run.load.failures,
+        "requests_per_s": _round(run.load.requests_per_s, 1),
+        "p50_ms": run.load.p50_ms,
+        "p99_ms": run.load.p99_ms,
+        "load_seconds": _round(run.load_seconds, 1),
+        "rss_start_mb": _round(rss[0]) if rss else None,
+        "rss_end_mb": _round(rss[-1]) if rss else None,
+        "rss_peak_mb": _round(max(rss)) if rss else None,
+        "rss_slope_mb_per_10k": _round(rss_slope_mb_per_10k(samples), 3),
+        "retained_after_gc_mb": _round(retained_after_gc(samples)),
+        "peak_pool_checked_out": _int(peak(samples, "pool_checked_out")),
+        "peak_db_connections": _int(peak(samples, "db_connections")),
+        "peak_tasks": _int(peak(samples, "tasks")),
+        "peak_fds": _int(peak(samples, "fds")),
+        "peak_threads": _int(peak(samples, "threads")),
+        "worker_restarts": run.worker_restarts,
+        "pool_limit": pool_limit(config, settings),
+        "growing": growing_resources(samples),
+        "samples": len(samples),
+        "measured_samples": sum(sample.phase == "measure" for sample in samples),
+        "top_failures": [
+            {"name": name, "error": error, "occurrences": count}
+            for name, error, count in run.load.top_failures
+        ],
+        "objects_grown": (run.growth.get("objects") or [])[:10],
+        "notes": run.errors[:10],
+    }
+
+
+def run_settings(config: LabConfig, settings: Settings, database: str) -> dict[str, Any]:
+    values = asdict(config)
+    values["out"] = str(config.out)
+    values["scenarios"] = list(config.scenarios)
+    values["warmup_s"] = config.warmup_s
+    values["database"] = database
+    values["pool_size"] = settings.db_pool_size
+    values["max_overflow"] = settings.db_max_overflow
+    values["cpus"] = os.cpu_count()
+    values["shared_cpus_note"] = (
+        f"the load generator, the server under test and PostgreSQL share these {os.cpu_count()} "
+        "CPUs: request rates and latencies are those of this shared machine"
+    )
+    return values

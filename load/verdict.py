@@ -1,0 +1,129 @@
+"""The verdict: did the fixed build stay flat, and did the twin show its leaks?
+
+It reads the per-build summaries (the ``builds`` part of summary.json), so a script can re-judge
+an old report. Failing reasons come first: the first one is the line the command prints.
+
+- Flat (the fixed build, or the one build of a soak): RSS slope after warm-up at most
+  FLAT_MB_PER_10K, connections within what its pools allow, asyncio tasks not growing.
+- Leaking (the twin): a slope at least LEAK_FACTOR times the fixed build's (and beyond the flat
+  limit itself, so that ten times nothing is still nothing), or a resource count that kept
+  growing after warm-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from load.config import FLAT_MB_PER_10K, LEAK_FACTOR
+
+Summary = dict[str, Any]
+
+
+@dataclass
+class Verdict:
+    ok: bool = True
+    reasons: list[str] = field(default_factory=list)
+    _passed: list[str] = field(default_factory=list)
+
+    def fail(self, reason: str) -> None:
+        self.ok = False
+        self.reasons.append(reason)
+
+    def pass_(self, reason: str) -> None:
+        self._passed.append(reason)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "reasons": self.reasons + self._passed}
+
+    @property
+    def headline(self) -> str:
+        return (self.reasons + self._passed + ["no reasons"])[0]
+
+
+def _mb(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def judge_flat(name: str, build: Summary, verdict: Verdict) -> None:
+    slope = build.get("rss_slope_mb_per_10k")
+    if slope is None:
+        verdict.fail(
+            f"{name}: too few samples after warm-up to fit an RSS slope "
+            f"({build.get('requests', 0)} requests); run longer with --duration"
+        )
+    elif slope > FLAT_MB_PER_10K:
+        verdict.fail(
+            f"{name}: RSS grew {slope:.2f} MB per 10k requests after warm-up "
+            f"(flat means at most {FLAT_MB_PER_10K:g}); {_mb(build.get('retained_after_gc_mb'))} "
+            "MB still held after gc.collect()"
+        )
+    else:
+        verdict.pass_(
+            f"{name}: flat, RSS {slope:+.2f} MB per 10k requests after warm-up "
+            f"(limit {FLAT_MB_PER_10K:g})"
+        )
+    limit = build.get("pool_limit")
+    connections = build.get("peak_db_connections")
+    if limit is not None and connections is not None and connections > limit:
+        verdict.fail(
+            f"{name}: {connections} database connections at peak, more than its pools allow "
+            f"({limit}): something opens connections outside the pool"
+        )
+    elif connections is not None:
+        verdict.pass_(
+            f"{name}: {connections} database connections at peak, within the pool ({limit})"
+        )
+    if "tasks" in build.get("growing", []):
+        verdict.fail(f"{name}: asyncio tasks kept growing (peak {build.get('peak_tasks')})")
+    others = [resource for resource in build.get("growing", []) if resource != "tasks"]
+    if others:
+        verdict.pass_(f"{name}: note, {', '.join(others)} rose during the run")
+
+
+def judge_leaking(
+    name: str, build: Summary, reference_slope: float | None, verdict: Verdict
+) -> None:
+    slope = build.get("rss_slope_mb_per_10k")
+    needed = max(LEAK_FACTOR * (reference_slope or 0.0), FLAT_MB_PER_10K)
+    growing = build.get("growing", [])
+    shown = []
+    if slope is not None and slope >= needed:
+        ratio = ""
+        if reference_slope is not None and reference_slope > 0:
+            ratio = f", {slope / reference_slope:.0f}x the fixed build's"
+        shown.append(
+            f"RSS grew {slope:.2f} MB per 10k requests{ratio}; "
+            f"{_mb(build.get('retained_after_gc_mb'))} MB still held after gc.collect()"
+        )
+    if growing:
+        peaks = ", ".join(
+            f"{resource} (peak {build.get('peak_' + resource)})" for resource in growing
+        )
+        shown.append(f"kept growing: {peaks}")
+    if shown:
+        verdict.pass_(f"{name}: leaks shown, " + "; ".join(shown))
+    else:
+        verdict.fail(
+            f"{name}: no leak shown, RSS slope {_mb(slope)} MB per 10k requests "
+            f"(needs at least {needed:.2f}) and no resource count kept growing"
+        )
+    if build.get("failures"):
+        verdict.pass_(f"{name}: {build['failures']} of {build.get('requests')} requests failed")
+
+
+def judge_compare(fixed: Summary, leaky: Summary) -> Verdict:
+    verdict = Verdict()
+    judge_flat("fixed", fixed, verdict)
+    judge_leaking("leaky", leaky, fixed.get("rss_slope_mb_per_10k"), verdict)
+    return verdict
+
+
+def judge_soak(name: str, build: Summary) -> Verdict:
+    verdict = Verdict()
+    judge_flat(name, build, verdict)
+    if build.get("failures"):
+        verdict.pass_(
+            f"{name}: note, {build['failures']} of {build.get('requests')} requests failed"
+        )
+    return verdict

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from load.analysis import (
+    failures_per_second,
+    growing_resources,
+    interpolate_requests,
+    kept_growing,
+    least_squares_slope,
+    pooled_slope,
+    rss_slope_mb_per_10k,
+)
+from tests.load.samples import series
+
+
+def test_least_squares_slope_recovers_a_line_through_noise() -> None:
+    noise = random.Random(7)
+    xs = [float(x) for x in range(200)]
+    ys = [3.0 + 0.5 * x + noise.uniform(-1, 1) for x in xs]
+    slope = least_squares_slope(xs, ys)
+    assert slope == pytest.approx(0.5, abs=0.01)
+
+
+def test_least_squares_slope_is_undefined_without_spread_or_points() -> None:
+    assert least_squares_slope([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]) is None
+    assert least_squares_slope([1.0, 2.0], [1.0, 2.0]) is None
+
+
+def test_pooled_slope_sees_growth_inside_a_saw_tooth() -> None:
+    # three lives that each climb 2 per step and restart low: one line through all is ~flat
+    lives = [
+        ([float(x) for x in range(s, s + 10)], [2.0 * x for x in range(10)]) for s in (0, 10, 20)
+    ]
+    everything_x = [x for xs, _ in lives for x in xs]
+    everything_y = [y for _, ys in lives for y in ys]
+    one_line = least_squares_slope(everything_x, everything_y)
+    assert one_line is not None
+    assert one_line < 0.3
+    assert pooled_slope(lives) == pytest.approx(2.0)
+
+
+def test_rss_slope_is_mb_per_10k_requests_after_warm_up() -> None:
+    # flat at 300 MB during warm-up, then +0.5 MB every 100 requests = 50 MB per 10k
+    samples = series(60, rss=lambda i: 300.0 + max(0, i - 20) * 0.5, warmup=20)
+    assert rss_slope_mb_per_10k(samples) == pytest.approx(50.0)
+
+
+def test_rss_slope_ignores_what_happened_during_warm_up() -> None:
+    samples = series(60, rss=lambda i: 100.0 + i * 5 if i < 20 else 200.0, warmup=20)
+    assert rss_slope_mb_per_10k(samples) == pytest.approx(0.0)
+
+
+def test_rss_slope_of_recycled_workers_is_the_growth_within_each_life() -> None:
+    # two workers; every 10 samples both are replaced and start again at 100 MB
+    def pids(i: int) -> list[int]:
+        generation = i // 10
+        return [2000 + 2 * generation, 2001 + 2 * generation]
+
+    samples = series(60, rss=lambda i: 100.0 + (i % 10) * 1.0, pids=pids)
+    # each worker serves half of the 100 requests per sample and grows 1 MB: 200 MB per 10k
+    assert rss_slope_mb_per_10k(samples) == pytest.approx(200.0)
+
+
+def test_kept_growing_tells_a_climb_from_a_plateau_and_from_noise() -> None:
+    assert kept_growing([float(v) for v in range(10, 70)])
+    assert not kept_growing([float(min(v, 15)) for v in range(60)])  # hits its limit early
+    noise = random.Random(3)
+    assert not kept_growing([20.0 + noise.randint(-4, 4) for _ in range(60)])
+    assert not kept_growing([1.0, 2.0, 3.0])  # too few samples to say
+
+
+def test_growing_resources_names_only_the_counts_that_climb() -> None:
+    samples = series(40, rss=lambda _i: 100.0, tasks=lambda i: 10 + 5 * i)
+    assert growing_resources(samples) == ["tasks"]
+
+
+def test_growing_resources_skips_missing_inside_values() -> None:
+    samples = series(40, rss=lambda _i: 100.0, tasks=lambda _i: None)
+    assert growing_resources(samples) == []
+
+
+def test_samples_get_the_request_counts_interpolated_at_their_time() -> None:
+    samples = series(3, rss=lambda _i: 1.0)  # at t = 1000.0, 1000.25, 1000.5
+    progress = [(999.0, 0, 0), (1000.5, 300, 30)]
+    interpolate_requests(samples, progress)
+    assert [s.requests for s in samples] == [200.0, 250.0, 300.0]
+    assert [s.failures for s in samples] == [20.0, 25.0, 30.0]
+
+
+def test_failures_per_second_is_the_rate_between_progress_lines() -> None:
+    progress = [(10.0, 0, 0), (10.5, 50, 5), (11.5, 150, 5)]
+    assert failures_per_second(progress) == [(0.5, 10.0), (1.5, 0.0)]
