@@ -1,0 +1,65 @@
+"""The leak catalogue: every scenario of the twin, in the order of ARCHITECTURE.md section 2."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from app.leaky import (
+    aborted_stream,
+    di_singleton,
+    engine_per_request,
+    global_state,
+    orphan_tasks,
+    stream_holds_session,
+    unclosed_session,
+    unstreamed_export,
+)
+from app.leaky.seams import Scenario
+
+ALL = "all"
+SCENARIOS: dict[str, Scenario] = {
+    scenario.id: scenario
+    for scenario in (
+        unclosed_session.SCENARIO,
+        global_state.SCENARIO,
+        di_singleton.SCENARIO,
+        orphan_tasks.SCENARIO,
+        unstreamed_export.SCENARIO,
+        stream_holds_session.SCENARIO,
+        engine_per_request.SCENARIO,
+        aborted_stream.SCENARIO,
+    )
+}
+
+
+def parse_leaks(chosen: str | Iterable[str]) -> tuple[str, ...]:
+    """``all`` or a comma list of ids, in catalogue order; an unknown id names the valid ones."""
+    names = chosen.split(",") if isinstance(chosen, str) else list(chosen)
+    wanted = {name.strip() for name in names if name.strip()}
+    if not wanted:
+        raise ValueError(f"no leak chosen; use {ALL!r} or a comma list of: {', '.join(SCENARIOS)}")
+    if ALL in wanted:
+        return tuple(SCENARIOS)
+    unknown = sorted(wanted - SCENARIOS.keys())
+    if unknown:
+        raise ValueError(
+            f"unknown leak {', '.join(map(repr, unknown))}; "
+            f"use {ALL!r} or a comma list of: {', '.join(SCENARIOS)}"
+        )
+    return tuple(leak for leak in SCENARIOS if leak in wanted)
+
+
+# Three scenarios swap the one export route; by format, the first that claims it answers.
+EXPORT_SHADOWS = {
+    # chosen together, this one ...           is hidden by these on every format it claims
+    stream_holds_session.ID: (unstreamed_export.ID,),
+}
+
+
+def shadowed(leaks: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    chosen = set(leaks)
+    return {
+        leak: hidden_by
+        for leak, hidden_by in EXPORT_SHADOWS.items()
+        if leak in chosen and chosen.intersection(hidden_by)
+    }
