@@ -5,11 +5,20 @@ memory to a saw tooth; it hides leaks, it does not fix them.
 """
 
 import os
+import shutil
 import tempfile
 
-from app.lifespan import database_url
-from app.metrics import MULTIPROC_ENV, mark_worker_dead
-from app.settings import ENV_PREFIX, load_settings
+# prometheus_client chooses between single- and multi-process values once, when it is first
+# imported (the app imports below do it), and workers inherit that choice: the folder must be
+# known before then. The metrics folder made here is removed by on_exit.
+_made_metrics_dir: list[str] = []
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="leakproof-metrics-")
+    _made_metrics_dir.append(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+from app.lifespan import database_url  # noqa: E402
+from app.metrics import MULTIPROC_ENV, mark_worker_dead, reset_multiprocess_dir  # noqa: E402
+from app.settings import ENV_PREFIX, load_settings  # noqa: E402
 
 _settings = load_settings()
 
@@ -30,9 +39,16 @@ def on_starting(_server: object) -> None:
     # workers share one database and recycling a worker never stops it.
     if not os.environ.get(f"{ENV_PREFIX}DATABASE_URL"):
         os.environ[f"{ENV_PREFIX}DATABASE_URL"] = database_url(_settings)
-    if not os.environ.get(MULTIPROC_ENV):
-        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="leakproof-metrics-")
+    # a folder given by the environment (a container's, a volume) may hold a previous run's files
+    os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)
+    reset_multiprocess_dir(os.environ[MULTIPROC_ENV])
 
 
 def child_exit(_server: object, worker: object) -> None:
     mark_worker_dead(worker.pid)  # type: ignore[attr-defined]
+
+
+def on_exit(_server: object) -> None:
+    # the metrics folder made above goes with the server; one given by the environment stays
+    for folder in _made_metrics_dir:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import socket
 import tracemalloc
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 import objgraph
@@ -56,6 +58,18 @@ def process_stats() -> dict[str, Any]:
     }
 
 
+def worker_identity() -> dict[str, Any]:
+    """Which replica (host: the container's name under docker) and which worker answered; a
+    recycled worker comes back with a new pid and a new start time."""
+    started = datetime.fromtimestamp(psutil.Process().create_time(), UTC)
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "parent_pid": os.getppid(),
+        "started_at": started.isoformat(timespec="seconds"),
+    }
+
+
 async def db_connections(engine: AsyncEngine, build: str) -> dict[str, int]:
     async with engine.connect() as connection:
         row = (
@@ -72,6 +86,7 @@ async def snapshot(resources: Resources) -> dict[str, Any]:
     pool = pool_stats(resources.engine)
     stats = process_stats()
     stats["build"] = resources.build
+    stats["worker"] = worker_identity()
     stats["pool"] = pool
     stats["pg_stat_activity"] = await db_connections(resources.engine, resources.build)
     stats["cache"] = asdict(await resources.cache.stats())

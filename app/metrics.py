@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import psutil
 from prometheus_client import (
@@ -95,6 +96,13 @@ async def refresh_periodically(update: Callable[[], Awaitable[None]], interval_s
         except Exception:
             logger.exception("metrics refresh failed; retrying in %.1f s", interval_s)
         await asyncio.sleep(interval_s)
+
+
+def reset_multiprocess_dir(path: str) -> None:
+    """Empty a metrics folder left by a previous run (a fixed path in a container, a volume):
+    its files would otherwise report the old run's workers as alive."""
+    for stale in Path(path).glob("*.db"):
+        stale.unlink(missing_ok=True)
 
 
 def mark_worker_dead(pid: int) -> None:

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,10 +37,11 @@ def free_port() -> int:
     return port
 
 
-def serve(data_dir: Path, *args: str) -> Server:
+def serve(data_dir: Path, *args: str, settings: Mapping[str, str] | None = None) -> Server:
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LEAKPROOF_")}
     environment.update({"LEAKPROOF_DATA_DIR": str(data_dir), "LEAKPROOF_LOG_LEVEL": "warning"})
+    environment.update(settings or {})  # LEAKPROOF_* values of the test's own
     log = data_dir.parent / f"{data_dir.name}-{port}.log"
     # a file, not a pipe: a pipe nobody reads would block a talkative server
     with log.open("ab") as sink:
