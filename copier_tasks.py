@@ -19,7 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from template.edits import Answers, TemplateError
-from template.trim import set_database, trim_cli, trim_makefile, trim_pyproject
+from template.trim import (
+    drop_dropped_paths,
+    set_database,
+    trim_cli,
+    trim_makefile,
+    trim_pyproject,
+)
 from template.without_redis import remove_redis
 
 TEMPLATE_NAME = "leakproof"
@@ -101,6 +107,31 @@ def relock_and_format(project: Path) -> None:
         ".",
     ]
     subprocess.run([uv, *format_command], cwd=project, env=environment, check=True)
+    allow_renamed_prose(project)
+
+
+def allow_renamed_prose(project: Path) -> None:
+    """ruff format wraps code, not docstrings and comments: where a longer name pushed prose past
+    the line length, ruff's E501 limit is raised to the longest such line (code stays at 100)."""
+    pyproject = project / "pyproject.toml"
+    limit = re.search(r"^line-length = (\d+)$", pyproject.read_text(), re.MULTILINE)
+    if limit is None:
+        raise TemplateError("pyproject.toml: [tool.ruff] line-length not found")
+    longest = max(
+        len(line)
+        for path in project.rglob("*.py")
+        if not any(part.startswith(".") for part in path.relative_to(project).parts)
+        for line in path.read_text().splitlines()
+    )
+    if longest <= int(limit.group(1)):
+        return
+    if "[tool.ruff.lint.pycodestyle]" in pyproject.read_text():
+        raise TemplateError("pyproject.toml already sets [tool.ruff.lint.pycodestyle]")
+    with pyproject.open("a") as toml:
+        toml.write(
+            "\n# The service's name is longer than the template's: renamed prose may reach this.\n"
+            f"[tool.ruff.lint.pycodestyle]\nmax-line-length = {longest}\n"
+        )
 
 
 def main(argv: list[str]) -> int:
@@ -112,6 +143,8 @@ def main(argv: list[str]) -> int:
         edit(project / "Makefile", trim_makefile, answers)
         edit(project / "app" / "cli.py", trim_cli, answers)
         edit(project / "app" / "lifespan.py", set_database, answers)
+        for path in sorted(project.glob("tests/**/*.py")):
+            edit(path, drop_dropped_paths, answers)
         if not answers.redis:
             remove_redis(project)
         relock_and_format(project)

@@ -93,3 +93,15 @@ def set_database(text: str, answers: Answers) -> str:
         f"EMBEDDED_DATABASE = {json.dumps(answers.database_name)}",
         where="app/lifespan.py",
     )
+
+
+def drop_dropped_paths(text: str, answers: Answers) -> str:
+    """A list item naming a path inside a dropped folder (a test's probe paths, say) goes."""
+    folders = [
+        f for f, keep in (("app/leaky", answers.leaky_twin), ("load", answers.load_lab)) if not keep
+    ]
+    for folder in folders:
+        item = rf'"{re.escape(folder)}/[^"\n]*"'
+        text = re.sub(rf"{item}, ", "", text)
+        text = re.sub(rf", {item}(?=\])", "", text)
+    return text

@@ -35,6 +35,21 @@ PROSE = {
     ", close\nthe Redis client when the cache is shared)": ")",
     ", cache client closed": "",
     "per worker in-process, shared with cache_url (0: none)": "per worker (0: none)",
+    (
+        "``Cache`` is what the routes see. ``BoundedCache`` keeps entries in this worker (an LRU "
+        "with a\nTTL); ``app.redis_cache.RedisCache`` keeps them in a Redis shared by every worker "
+        "and replica.\nThe methods are async because the shared one is a network call; the "
+        "in-process one answers at\nonce."
+    ): (
+        "``Cache`` is what the routes see; ``BoundedCache`` keeps entries in this worker (an LRU "
+        "with a\nTTL). The methods are async so that a shared backend fits the same interface."
+    ),
+    "# calls that failed (Redis unreachable or slow) and were answered as a miss or a no-op": (
+        "# calls that failed and were answered as a miss or a no-op (a shared backend's outage)"
+    ),
+    "the in-process backend and the Redis backend pass the same tests.": (
+        "bounds, expiry and counts of the in-process backend."
+    ),
 }
 
 

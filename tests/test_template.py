@@ -1,0 +1,188 @@
+"""The copier template: a generated project is complete, clean and green, and `copier update`
+brings it later changes of the template.
+
+Generation renders this working tree (copier includes uncommitted changes of a local template).
+The generated project's checks run with this repository's .venv: its dependencies are a subset
+of ours, and a small .dist-info on PYTHONPATH declares its own entry points (its CLI looks its
+subcommands up under its own name).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from copier_tasks import rename
+from template.edits import Answers, TemplateError, drop_array_item, sub_once
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+TEST_DATABASE = os.environ.get("LEAKPROOF_TEST_DATABASE", "leakproof_test") + "_template_gen"
+# the most exclusion logic at once: the lab and Redis out, the twin in, a long name
+NON_DEFAULT = {
+    "project_name": "inventory-reconciliation",
+    "database_name": "stock",
+    "leaky_twin": "true",
+    "load_lab": "false",
+    "redis": "false",
+}
+
+
+def environment(**extra: str) -> dict[str, str]:
+    """No settings of ours leak into the generated project; the pinned uv is found if we have it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEAKPROOF_")}
+    uv = REPO / ".tools" / "bin" / "uv"
+    uv_dir = str(uv.parent) if uv.exists() else os.path.dirname(shutil.which("uv") or "")
+    env["PATH"] = os.pathsep.join(p for p in (uv_dir, str(BIN), env.get("PATH", "")) if p)
+    return {**env, **extra}
+
+
+def run(command: list[str], cwd: Path, **extra: str) -> str:
+    result = subprocess.run(
+        command, cwd=cwd, env=environment(**extra), capture_output=True, text=True, timeout=240
+    )
+    assert result.returncode == 0, f"{command} failed:\n{result.stdout[-4000:]}{result.stderr}"
+    return result.stdout
+
+
+def generate(source: Path, destination: Path, *extra: str, **answers: str) -> Path:
+    data = [arg for name, value in answers.items() for arg in ("-d", f"{name}={value}")]
+    command = [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "-q", *extra]
+    run([*command, *data, str(source), str(destination)], cwd=destination.parent)
+    return destination
+
+
+def project_files(project: Path) -> dict[str, str]:
+    texts = {}
+    for path in project.rglob("*"):
+        relative = path.relative_to(project)
+        hidden = any(part.startswith(".") for part in relative.parts[:-1])
+        if (
+            path.is_file()
+            and not hidden
+            and relative.name not in {"uv.lock", ".copier-answers.yml"}
+        ):
+            texts[relative.as_posix()] = path.read_text(errors="replace")
+    return texts
+
+
+def mentions(texts: dict[str, str], pattern: str) -> list[str]:
+    return [
+        f"{name}: {m.group(0)}" for name, text in texts.items() for m in re.finditer(pattern, text)
+    ]
+
+
+def declare_distribution(project: Path, site: Path) -> None:
+    """What installing the project would register: its name and its entry points."""
+    meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    info = site / f"{meta['name'].replace('-', '_')}-0.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {meta['name']}\nVersion: 0.0\n")
+    groups = meta.get("entry-points", {}) | {"console_scripts": meta["scripts"]}
+    (info / "entry_points.txt").write_text(
+        "".join(
+            f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in entries.items())
+            for group, entries in groups.items()
+        )
+    )
+
+
+def check_lint_types_and_lock(project: Path) -> None:
+    run([str(BIN / "ruff"), "check", "."], cwd=project)
+    run([str(BIN / "ruff"), "format", "--check", "."], cwd=project)
+    run([str(BIN / "mypy")], cwd=project)
+    run([str(BIN / "lint-imports")], cwd=project, PYTHONPATH=str(project))
+    uv = shutil.which("uv", path=environment()["PATH"]) or str(project / ".tools" / "bin" / "uv")
+    run([uv, "lock", "--locked", "--quiet"], cwd=project, UV_PYTHON_DOWNLOADS="never")
+
+
+def test_a_project_without_lab_and_redis_passes_its_own_lint_and_tests(tmp_path: Path) -> None:
+    project = generate(REPO, tmp_path / "inventory", "--vcs-ref=HEAD", **NON_DEFAULT)
+    assert (project / "app" / "leaky").is_dir()
+    assert (project / ".ci" / "run").is_file()
+    assert (project / ".copier-answers.yml").is_file()
+    for dropped in ("load", "tests/load", "app/redis_cache.py", "tests/redis_server.py"):
+        assert not (project / dropped).exists(), dropped
+    texts = project_files(project)
+    assert not mentions(texts, r"(?i)leakproof|redis|cache_url")
+    assert not mentions(texts, r"(from|import) load\b|\"load[.:/]|make (compare|soak|bench)")
+    assert 'EMBEDDED_DATABASE = "stock"' in texts["app/lifespan.py"]
+    assert texts["README.md"].split("```sh\n", 1)[1].startswith("make test")
+    check_lint_types_and_lock(project)
+    declare_distribution(project, tmp_path / "site")
+    # the embedded server's lock and socket folder: private to this run, and a short path (a
+    # unix socket path has at most ~107 bytes)
+    with tempfile.TemporaryDirectory(prefix="tpl-run-") as runtime:
+        run(
+            # a basetemp of its own: pytest prunes old folders in the shared one, even running ones
+            [str(BIN / "pytest"), "-q", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'pt'}"],
+            cwd=project,
+            PYTHONPATH=str(tmp_path / "site"),
+            INVENTORY_RECONCILIATION_TEST_DATABASE=TEST_DATABASE,
+            XDG_RUNTIME_DIR=runtime,
+        )
+
+
+def test_the_default_project_has_no_leaky_code_and_leads_with_the_soak(tmp_path: Path) -> None:
+    project = generate(REPO, tmp_path / "my-service", "--vcs-ref=HEAD")
+    for dropped in ("app/leaky", "tests/leaks", "docs/leaks.md", "copier.yml", "template"):
+        assert not (project / dropped).exists(), dropped
+    texts = project_files(project)
+    assert not mentions(texts, r"(from|import) app\.leaky|\"app\.leaky|app/leaky|serve-leaky")
+    assert not mentions(texts, r"make compare|^compare = ")
+    assert texts["README.md"].split("```sh\n", 1)[1].startswith("make soak")
+    assert re.search(r"^soak: setup", texts["Makefile"], re.MULTILINE)
+    check_lint_types_and_lock(project)
+
+
+def test_copier_update_brings_template_changes_and_keeps_the_teams_own(tmp_path: Path) -> None:
+    template = tmp_path / "template"
+    run(["git", "clone", "-q", str(REPO), str(template)], cwd=tmp_path)
+    project = generate(template, tmp_path / "svc", project_name="svc")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    run([*git, "init", "-q"], cwd=project)
+    with (project / "app" / "routes" / "health.py").open("a") as ours:
+        ours.write("# the team's own line\n")
+    run([*git, "add", "-A"], cwd=project)
+    run([*git, "commit", "-q", "-m", "start"], cwd=project)
+    with (template / "app" / "settings.py").open("a") as fix:
+        fix.write("# a later fix from the template\n")
+    run([*git, "commit", "-q", "-am", "a fix"], cwd=template)
+
+    run([sys.executable, "-m", "copier", "update", "--trust", "--defaults", "-q"], cwd=project)
+
+    assert (
+        (project / "app" / "routes" / "health.py").read_text().endswith("# the team's own line\n")
+    )
+    assert (
+        (project / "app" / "settings.py").read_text().endswith("# a later fix from the template\n")
+    )
+    assert not list(project.rglob("*.rej"))
+    answers = (project / ".copier-answers.yml").read_text()
+    head = run(["git", "rev-parse", "--short", "HEAD"], cwd=template).strip()
+    assert f"_commit: {head}" in answers
+
+
+def test_the_rename_covers_each_spelling_of_the_name() -> None:
+    answers = Answers("order-service", "order_service", "d", "orders", False, True, True)
+    renamed = rename('LEAKPROOF_DATABASE_URL leakproof_test "leakproof" leakproof-fixed', answers)
+    assert (
+        renamed
+        == 'ORDER_SERVICE_DATABASE_URL order_service_test "order-service" order-service-fixed'
+    )
+
+
+def test_an_edit_whose_target_moved_stops_generation_with_its_name() -> None:
+    with pytest.raises(TemplateError, match="Makefile target compare"):
+        sub_once("test: setup\n", r"^compare:.*\n", "", where="Makefile target compare")
+    assert drop_array_item('a = ["app", "load"]\nb = [\n    "load",\n]\n', "load") == (
+        'a = ["app"]\nb = [\n]\n'
+    )
