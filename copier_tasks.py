@@ -23,6 +23,7 @@ from template.trim import (
     drop_dropped_paths,
     set_database,
     trim_cli,
+    trim_dockerfile,
     trim_makefile,
     trim_pyproject,
 )
@@ -143,6 +144,8 @@ def main(argv: list[str]) -> int:
         edit(project / "Makefile", trim_makefile, answers)
         edit(project / "app" / "cli.py", trim_cli, answers)
         edit(project / "app" / "lifespan.py", set_database, answers)
+        if (project / "Dockerfile").exists():
+            edit(project / "Dockerfile", trim_dockerfile, answers)
         for path in sorted(project.glob("tests/**/*.py")):
             edit(path, drop_dropped_paths, answers)
         if not answers.redis:

@@ -105,3 +105,14 @@ def drop_dropped_paths(text: str, answers: Answers) -> str:
         text = re.sub(rf"{item}, ", "", text)
         text = re.sub(rf", {item}(?=\])", "", text)
     return text
+
+
+def trim_dockerfile(text: str, answers: Answers) -> str:
+    """Without the lab: no `COPY load`, no lab stage, no word of `--target lab` in the header."""
+    if answers.load_lab:
+        return text
+    text = re.sub(r"^COPY load .*\n", "", text, flags=re.MULTILINE)
+    text = re.sub(r"^# -+ lab:.*\n(?:(?!# -+ ).*\n)*", "", text, flags=re.MULTILINE)
+    text = re.sub(r"^#.*--target lab.*\n", "", text, flags=re.MULTILINE)
+    text = text.replace("the dev and lab groups (pyproject makes both default)", "the dev group")
+    return text.replace(" (the default target) and the load lab's image", "")
