@@ -67,6 +67,9 @@ def interpolate_requests(samples: list[Sample], progress: list[tuple[float, int,
 def rss_slope_mb_per_10k(samples: Sequence[Sample]) -> float | None:
     """MB per 10k requests, fitted within each worker's life over the measured samples.
 
+    Fitted on each worker's anonymous RSS (RSS less file-backed pages, see Sample): what a
+    leak grows, without the library code that is paged in the first time a path runs.
+
     x is the worker's share of the requests (all requests / workers): each of n workers serving
     1/n of the traffic and growing s MB per request it serves grows the total s MB per request.
     """
@@ -76,18 +79,18 @@ def rss_slope_mb_per_10k(samples: Sequence[Sample]) -> float | None:
     nominal = max(sample.workers for sample in measured) or 1
     first_seen: dict[int, float] = {}
     for sample in samples:
-        for pid in sample.worker_rss_mb:
+        for pid in sample.worker_anon_mb:
             first_seen.setdefault(pid, sample.ts)
     run_start = samples[0].ts
     lives: dict[int, tuple[list[float], list[float]]] = {}
     for sample in measured:
-        for pid, rss in sample.worker_rss_mb.items():
+        for pid, anon in sample.worker_anon_mb.items():
             born = first_seen[pid]
             if born > run_start and sample.ts - born < NEW_WORKER_SETTLE_S:
                 continue
             xs, ys = lives.setdefault(pid, ([], []))
             xs.append(sample.requests / nominal)
-            ys.append(rss)
+            ys.append(anon)
     slope = pooled_slope(list(lives.values()))
     return None if slope is None else slope * PER_10K
 

@@ -19,7 +19,8 @@ Web UI (workshops): ``locust -f load/locustfile.py -H http://127.0.0.1:8000``, o
 
 Environment: LEAKPROOF_LAB_SEED_ITEMS (ids 1..N exist, default 5000), LEAKPROOF_LAB_PROGRESS
 (a file this run appends "time requests failures" lines to, 4 times a second),
-LEAKPROOF_LAB_MAX_REQUESTS (stop once that many requests are done).
+LEAKPROOF_LAB_MAX_REQUESTS (stop once that many requests are done), LEAKPROOF_LAB_WARMUP_S
+(run the first seconds at twice ``-u``: see WarmupThenSteady).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from locust import FastHttpUser, User, between, constant, events, task
+from locust import FastHttpUser, LoadTestShape, User, between, constant, events, task
 from locust.env import Environment
 
 from load.streams import StreamError, read_stream
@@ -40,7 +41,7 @@ from load.streams import StreamError, read_stream
 SEED_ITEMS = int(os.environ.get("LEAKPROOF_LAB_SEED_ITEMS", "5000"))
 HOT_ITEMS = max(1, min(500, SEED_ITEMS))  # reads concentrate here, as real traffic does
 PAGE_SIZE = 50
-JOB_POLLS = 40
+JOB_POLLS = 20
 PROGRESS_INTERVAL_S = 0.25
 
 
@@ -157,9 +158,50 @@ class Aborter(_StreamUser):
 
     @task
     def hang_up(self) -> None:
-        self.stream(
-            "/items/export?format=ndjson", chunk_bytes=4096, pause_s=0, stop_after_bytes=8192
-        )
+        self.stream("/items/export?format=csv", chunk_bytes=4096, pause_s=0, stop_after_bytes=8192)
+
+
+class Probe(FastHttpUser):
+    fixed_count = 1
+    wait_time = constant(0.1)
+
+    @task(3)
+    def ready(self) -> None:
+        self.client.get("/health/ready")
+
+    @task(1)
+    def scrape(self) -> None:
+        self.client.get("/metrics")
+
+
+# --- the lab's load shape: a burst to warm up, then the steady load that is measured ----------
+
+WARMUP_S = float(os.environ.get("LEAKPROOF_LAB_WARMUP_S") or 0)
+
+if WARMUP_S:  # only for the lab: the web UI keeps locust's own controls
+
+    class WarmupThenSteady(LoadTestShape):
+        """Twice the users during warm-up, then ``-u`` until ``--run-time``.
+
+        A process's RSS climbs until the allocator has seen the load's high-water mark of live
+        objects, which rises with the peaks of concurrency. Warming up at double concurrency
+        reaches a mark the steady phase does not exceed, so the measured slope is the build's
+        behaviour, not the allocator still finding its level.
+        """
+
+        use_common_options = True
+
+        def tick(self) -> tuple[int, float] | None:
+            assert self.runner is not None
+            options = self.runner.environment.parsed_options
+            assert options is not None
+            elapsed = time.perf_counter() - self.start_time
+            if options.run_time and elapsed >= options.run_time:
+                return None
+            users = int(options.num_users)
+            if elapsed < WARMUP_S:
+                return 2 * users, 2 * users
+            return users, users
 
 
 # --- progress for the lab: requests over time, and the request bound ---------------------------

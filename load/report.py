@@ -15,7 +15,7 @@ from load.runner import BuildRun
 SAMPLE_COLUMNS = (
     "build", "t_s", "phase", "requests", "failures", "rss_mb", "uss_mb", "fds", "threads",
     "workers", "db_connections", "pool_checked_out", "tasks", "heap_mb", "gc_objects",
-    "worker_rss_mb",
+    "worker_anon_mb",
 )  # fmt: skip
 # (summary key, column title) for the tables of report.md, report.html and the terminal
 TABLE_ROWS = (
@@ -71,7 +71,7 @@ def write_samples(runs: Sequence[BuildRun], out: Path) -> Path:
                         _blank(sample.tasks),
                         _blank(sample.heap_mb),
                         _blank(sample.gc_objects),
-                        " ".join(f"{pid}={rss}" for pid, rss in sample.worker_rss_mb.items()),
+                        " ".join(f"{pid}={anon}" for pid, anon in sample.worker_anon_mb.items()),
                     ]
                 )
     return path

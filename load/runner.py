@@ -48,6 +48,7 @@ class BuildRun:
     growth: dict[str, Any]
     load_seconds: float
     errors: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per step of the run
 
 
 def locust_command(config: LabConfig, base_url: str, csv_prefix: Path) -> list[str]:
@@ -68,7 +69,11 @@ def run_build(
     show: Callable[[Live], None],
     debug_headers: dict[str, str],
 ) -> BuildRun:
+    timings: dict[str, float] = {}
+    started = time.monotonic()
     database.reseed(database_url, config.seed_items)
+    timings["seed"] = time.monotonic() - started
+    started = time.monotonic()
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     server_log = out / f"server-{build}.log"
@@ -79,6 +84,8 @@ def run_build(
         server_log,
     )
     wait_ready(server, base_url, server_log)
+    timings["start"] = time.monotonic() - started
+    started = time.monotonic()
 
     load_started: list[float] = []
 
@@ -104,6 +111,7 @@ def run_build(
         LEAKPROOF_LAB_PROGRESS=str(progress_path),
         LEAKPROOF_LAB_SEED_ITEMS=str(config.seed_items),
         LEAKPROOF_LAB_MAX_REQUESTS=str(config.requests or 0),
+        LEAKPROOF_LAB_WARMUP_S=f"{config.warmup_s:g}",
     )
     generator = children.start(
         f"{build} load",
@@ -127,15 +135,21 @@ def run_build(
         if not baseline_taken and load_started and time.time() >= load_started[0] + config.warmup_s:
             sampler.baseline()  # /debug/growth's reference point, at the end of warm-up
             baseline_taken = True
+    timings["load"] = time.monotonic() - started
     sampler.stop()
     generator.stop()
     if server.process.poll() is not None:
         sampler.errors.append(f"the {build} server died during the run; see {server_log}")
+    started = time.monotonic()
     growth = sampler.settle() if server.process.poll() is None else {}
+    timings["settle"] = time.monotonic() - started
+    started = time.monotonic()
     server.stop()
+    timings["stop"] = time.monotonic() - started
     progress = read_progress(progress_path)
     samples = [sample for sample in sampler.samples if sample.phase != "idle"]
     interpolate_requests(samples, progress)
+    mark_cooldown(samples, progress)
     return BuildRun(
         build=build,
         samples=samples,
@@ -145,7 +159,23 @@ def run_build(
         growth=growth,
         load_seconds=(progress[-1][0] - progress[0][0]) if len(progress) > 1 else 0.0,
         errors=sampler.errors,
+        timings={name: round(seconds, 1) for name, seconds in timings.items()},
     )
+
+
+def mark_cooldown(samples: list[Sample], progress: Progress) -> None:
+    """Samples taken after the last request are not under load: keep them out of the slope.
+
+    When locust stops, every user drops its connection at once and the server tears them
+    down, a burst that belongs to neither build's steady state.
+    """
+    if not progress:
+        return
+    final = progress[-1][1]
+    ended = next(ts for ts, requests, _ in progress if requests == final)
+    for sample in samples:
+        if sample.phase == "measure" and sample.ts > ended:
+            sample.phase = "cooldown"
 
 
 def _nominal_workers(config: LabConfig) -> int:

@@ -73,6 +73,7 @@ def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[
         ],
         "objects_grown": (run.growth.get("objects") or [])[:10],
         "notes": run.errors[:10],
+        "timings_s": run.timings,
     }
 
 

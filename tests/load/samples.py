@@ -29,7 +29,7 @@ def series(
                 uss_mb=sum(workers.values()) * 0.8,
                 fds=40,
                 threads=8,
-                worker_rss_mb=workers,
+                worker_anon_mb=workers,
                 db_connections=db_connections(i),
                 pool_checked_out=3,
                 tasks=tasks(i),

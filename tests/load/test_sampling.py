@@ -61,7 +61,7 @@ def test_sampler_sees_the_process_its_connections_and_its_inside(
     settled = watching.settle()
     samples = watching.samples
     assert len(samples) >= 8, "fewer than ~5 samples a second"
-    assert all(list(sample.worker_rss_mb) == [pid] for sample in samples)
+    assert all(list(sample.worker_anon_mb) == [pid] for sample in samples)
     assert all(sample.rss_mb > 20 for sample in samples)
     # the readiness probe opened a pooled connection named leakproof-fixed:<pid>
     assert max(sample.db_connections or 0 for sample in samples) >= 1
