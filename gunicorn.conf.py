@@ -32,6 +32,10 @@ loglevel = _settings.log_level
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 # a deep backlog: connections that arrive while a recycled worker is replaced wait, not fail
 backlog = 2048
+# gunicorn 25+ opens a control socket at one fixed path per user ($XDG_RUNTIME_DIR/gunicorn.ctl):
+# two servers on one machine (both builds of the lab, tests) would fight over it, and nothing here
+# uses gunicornc.
+control_socket_disable = True
 
 
 def on_starting(_server: object) -> None:
