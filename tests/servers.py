@@ -54,7 +54,7 @@ def serve(data_dir: Path, *args: str, settings: Mapping[str, str] | None = None)
     return Server(process, f"http://127.0.0.1:{port}", log)
 
 
-def wait_ready(server: Server, timeout_s: float = 30) -> None:
+def wait_ready(server: Server, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
