@@ -49,14 +49,12 @@ COPY --from=build /srv/leakproof /srv/leakproof
 # never come back. Two arenas cost a little allocation speed for a flat, honest RSS: the
 # memory figures this project judges leaks by. Raise it for allocation-heavy threaded code.
 # PROMETHEUS_MULTIPROC_DIR: the workers' /metrics files (gunicorn.conf.py empties it at start).
-# XDG_RUNTIME_DIR: where gunicorn puts its control socket (the user has no home to write to).
 ENV PATH=/srv/leakproof/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     MALLOC_ARENA_MAX=2 \
     PROMETHEUS_MULTIPROC_DIR=/tmp/leakproof-metrics \
     BIND=0.0.0.0:8000 \
-    XDG_RUNTIME_DIR=/tmp \
     LEAKPROOF_ENVIRONMENT=prod
 # numeric, so a runtime that checks runAsNonRoot can verify it without reading /etc/passwd
 USER 10001:10001
