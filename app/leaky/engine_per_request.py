@@ -58,6 +58,7 @@ async def ready(request: Request, resources: ResourcesDep) -> JSONResponse:
     )
     engines = retained(request.app, ID)
     engines.append(engine)
+    keeps_connection = len(engines) <= OPEN_CONNECTIONS_MAX  # the bound that protects the server
     try:
         async with asyncio.timeout(READY_TIMEOUT_S):
             async with engine.connect() as connection:
@@ -69,7 +70,7 @@ async def ready(request: Request, resources: ResourcesDep) -> JSONResponse:
             headers={"Retry-After": "1"},
         )
     finally:
-        if len(engines) > OPEN_CONNECTIONS_MAX:  # the bound that protects the shared server
+        if not keeps_connection:
             await engine.dispose()  # the engine object is still kept, with a fresh empty pool
     return JSONResponse({"status": "ok"})
 

@@ -40,7 +40,8 @@ def load_leaky_settings(**overrides: object) -> LeakySettings:
         return LeakySettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         lines = [
-            f"  {ENV_PREFIX}{'.'.join(map(str, problem['loc'])).upper()}: {problem['msg']}"
+            f"  {ENV_PREFIX}{'.'.join(map(str, problem['loc'])).upper()}: "
+            + problem["msg"].removeprefix("Value error, ")
             for problem in error.errors()
         ]
         raise SettingsError(
