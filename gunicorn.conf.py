@@ -22,7 +22,8 @@ from app.settings import ENV_PREFIX, load_settings  # noqa: E402
 
 _settings = load_settings()
 
-worker_class = "uvicorn_worker.UvicornWorker"
+# uvicorn-worker's worker, with a shutdown that answers connections it accepted (app/worker.py)
+worker_class = "app.worker.Worker"
 workers = _settings.workers
 max_requests = _settings.max_requests
 max_requests_jitter = _settings.max_requests_jitter

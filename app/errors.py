@@ -7,14 +7,34 @@ Retry-After, reached within the pool and statement timeouts rather than a hang.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import exc as sa_exc
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_S = "2"
+
+
+class ErrorDetail(BaseModel):
+    detail: str
+
+
+ERROR_DESCRIPTIONS = {
+    400: "The body is not valid JSON.",
+    404: "Not found; the detail names what.",
+    409: "The name is taken; choose another.",
+    413: "The body is larger than the configured limit (max_body_bytes).",
+    503: "Busy or the database is unavailable; retry after the Retry-After seconds.",
+}
+
+
+def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the errors a route can answer, so clients (and schemathesis) know."""
+    return {code: {"model": ErrorDetail, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
 
 
 def _unavailable(detail: str) -> JSONResponse:

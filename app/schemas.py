@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 PRICE_MAX = 9_999_999_999.99
+# strict: a JSON number only (lax mode would take true/false or "1" as a price)
+Price = Annotated[float, Field(ge=0, le=PRICE_MAX, allow_inf_nan=False, strict=True)]
 
 
 class ItemCreate(BaseModel):
@@ -14,15 +18,23 @@ class ItemCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(None, max_length=10_000)
-    price: float = Field(ge=0, le=PRICE_MAX, allow_inf_nan=False)
+    price: Price
 
 
 class ItemUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=200)
+    # name and price may be left out but not set to null; the schema says so too
+    name: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
     description: str | None = Field(None, max_length=10_000)
-    price: float | None = Field(None, ge=0, le=PRICE_MAX, allow_inf_nan=False)
+    price: Price | SkipJsonSchema[None] = None
+
+    @field_validator("name", "price")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("cannot be null; leave the field out to keep its value")
+        return value
 
 
 class ItemRead(BaseModel):

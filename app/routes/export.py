@@ -18,6 +18,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.errors import documented
 from app.lifespan import ResourcesDep
 from app.models import Item
 from app.streaming import ClosingStreamingResponse
@@ -108,7 +109,7 @@ async def csv_rows(engine: AsyncEngine) -> AsyncGenerator[bytes, None]:
     "/export",
     response_class=ClosingStreamingResponse,
     status_code=status.HTTP_200_OK,
-    responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}}},
+    responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}}, **documented(503)},
 )
 async def export_items(
     resources: ResourcesDep,

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.cache import CacheDep
 from app.db import SessionDep
+from app.errors import documented
 from app.models import Item
 from app.schemas import ItemCreate, ItemPage, ItemRead, ItemUpdate
 
@@ -30,7 +31,7 @@ def _name_taken(name: str | None) -> HTTPException:
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=documented(400, 409, 413, 503))
 async def create_item(body: ItemCreate, session: SessionDep) -> ItemRead:
     item = Item(**body.model_dump())
     session.add(item)
@@ -42,7 +43,7 @@ async def create_item(body: ItemCreate, session: SessionDep) -> ItemRead:
     return ItemRead.model_validate(item)
 
 
-@router.get("/{item_id}")
+@router.get("/{item_id}", responses=documented(404, 503))
 async def read_item(item_id: ItemId, session: SessionDep, cache: CacheDep) -> ItemRead:
     cached = await cache.get(item_id)
     if isinstance(cached, ItemRead):
@@ -55,18 +56,14 @@ async def read_item(item_id: ItemId, session: SessionDep, cache: CacheDep) -> It
     return read
 
 
-@router.patch("/{item_id}")
+@router.patch("/{item_id}", responses=documented(400, 404, 409, 413, 503))
 async def update_item(
     item_id: ItemId, body: ItemUpdate, session: SessionDep, cache: CacheDep
 ) -> ItemRead:
     item = await session.get(Item, item_id, with_for_update=True)
     if item is None:
         raise _not_found(item_id)
-    changes = body.model_dump(exclude_unset=True)
-    if changes.get("name", "") is None or changes.get("price", 0) is None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail="name and price cannot be null"
-        )
+    changes = body.model_dump(exclude_unset=True)  # ItemUpdate refuses a null name or price
     for attribute, value in changes.items():
         setattr(item, attribute, value)
     try:
@@ -78,7 +75,7 @@ async def update_item(
     return ItemRead.model_validate(item)
 
 
-@router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=documented(404, 503))
 async def delete_item(item_id: ItemId, session: SessionDep, cache: CacheDep) -> Response:
     item = await session.get(Item, item_id)
     if item is None:
@@ -96,7 +93,7 @@ def build_list_route(page_size_max: int) -> APIRouter:
         int, Query(ge=1, le=page_size_max, description=f"Items per page, at most {page_size_max}.")
     ]
 
-    @list_router.get("")
+    @list_router.get("", responses=documented(503))
     async def list_items(
         session: SessionDep,
         limit: PageSize = 50,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, status
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.errors import documented
 from app.lifespan import ResourcesDep
 from app.models import Item
 from app.schemas import JobCreate, JobRead
@@ -49,7 +50,7 @@ def _read(job: Job) -> JobRead:
     )
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED)
+@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=documented(400, 413, 503))
 async def start_job(resources: ResourcesDep, body: JobCreate | None = None) -> JobRead:
     kind = (body or JobCreate()).kind
     sessionmaker = resources.sessionmaker
@@ -64,7 +65,7 @@ async def start_job(resources: ResourcesDep, body: JobCreate | None = None) -> J
     return _read(job)
 
 
-@router.get("/{job_id}")
+@router.get("/{job_id}", responses=documented(404))
 async def read_job(job_id: JobId, resources: ResourcesDep) -> JobRead:
     job = resources.registry.get(job_id)
     if job is None:
