@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import psutil
 import pytest
 
 from tests.faults.servers import running
@@ -63,3 +66,39 @@ def test_every_operation_answers_generated_input_without_a_server_error_and_as_d
     assert "Selected: 13/13" in summary or "Tested:" in summary
     assert " 500 " not in output
     assert "Traceback" not in output
+
+
+def test_an_oversized_body_is_refused_before_the_server_holds_it(
+    server_database: str, log_dir: Path
+) -> None:
+    """64 MiB offered in chunks to a real uvicorn: 413, and its memory barely moves."""
+    offered = 64 * 1024 * 1024
+    sent = 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal sent
+        while sent < offered:
+            sent += 65_536
+            yield b" " * 65_536
+
+    with running("uvicorn", server_database, log_dir) as server:
+        process = psutil.Process(server.process.pid)
+        before = process.memory_info().rss
+        status: int | str
+        try:
+            response = httpx.post(
+                f"{server.url}/items",
+                content=chunks(),
+                headers={"content-type": "application/json"},
+                timeout=30,
+            )
+            status = response.status_code
+        except httpx.HTTPError as error:  # the server may close while the body is still sent
+            status = type(error).__name__
+        grown_mb = (process.memory_info().rss - before) / 2**20
+        still_serving = httpx.get(f"{server.url}/health/live", timeout=10).status_code
+    print(f"{offered >> 20} MiB offered, {sent >> 20} MiB sent: {status}; RSS +{grown_mb:.1f} MB")
+    assert status in (413, "WriteError", "RemoteProtocolError", "ReadError")
+    assert sent < offered or status == 413
+    assert grown_mb < 8  # nowhere near the 64 MiB offered
+    assert still_serving == 200
