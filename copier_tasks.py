@@ -10,11 +10,13 @@ that it matches the new pyproject.toml. Usage (copier runs it)::
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tokenize
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,13 +59,30 @@ def rename(text: str, answers: Answers) -> str:
     return text.replace(TEMPLATE_NAME, answers.project_name)  # distribution, command, labels
 
 
+def rename_python(text: str, answers: Answers) -> str:
+    """In Python, a name (``main as leakproof``) takes the underscore spelling; strings and
+    comments then get the usual ones."""
+    lines = text.splitlines(keepends=True)
+    names = [
+        token
+        for token in tokenize.generate_tokens(io.StringIO(text).readline)
+        if token.type == tokenize.NAME and TEMPLATE_NAME in token.string.lower()
+    ]
+    for token in reversed(names):
+        (row, start), (_, end) = token.start, token.end
+        new = token.string.replace(TEMPLATE_NAME.upper(), answers.python_name.upper())
+        new = new.replace(TEMPLATE_NAME, answers.python_name)
+        lines[row - 1] = lines[row - 1][:start] + new + lines[row - 1][end:]
+    return rename("".join(lines), answers)
+
+
 def rename_project(template: Path, project: Path, answers: Answers) -> None:
     for path in rendered_files(template, project):
         try:
             text = path.read_text()
         except UnicodeDecodeError:
             continue  # not text
-        renamed = rename(text, answers)
+        renamed = rename_python(text, answers) if path.suffix == ".py" else rename(text, answers)
         if renamed != text:
             path.write_text(renamed)
 

@@ -111,8 +111,8 @@ def trim_dockerfile(text: str, answers: Answers) -> str:
     """Without the lab: no `COPY load`, no lab stage, no word of `--target lab` in the header."""
     if answers.load_lab:
         return text
+    text = text.replace(" (the default target) and the load lab's image (--target lab)", "")
     text = re.sub(r"^COPY load .*\n", "", text, flags=re.MULTILINE)
     text = re.sub(r"^# -+ lab:.*\n(?:(?!# -+ ).*\n)*", "", text, flags=re.MULTILINE)
     text = re.sub(r"^#.*--target lab.*\n", "", text, flags=re.MULTILINE)
-    text = text.replace("the dev and lab groups (pyproject makes both default)", "the dev group")
-    return text.replace(" (the default target) and the load lab's image", "")
+    return text.replace("the dev and lab groups (pyproject makes both default)", "the dev group")

@@ -47,6 +47,9 @@ PROSE = {
     "# calls that failed (Redis unreachable or slow) and were answered as a miss or a no-op": (
         "# calls that failed and were answered as a miss or a no-op (a shared backend's outage)"
     ),
+    " entries per worker (or\none bounded Redis shared by all, ``app/redis_cache.py``).": (
+        " entries\nper worker."
+    ),
     "the in-process backend and the Redis backend pass the same tests.": (
         "bounds, expiry and counts of the in-process backend."
     ),
