@@ -16,8 +16,10 @@ from load.sampling import Sample
 
 PER_10K = 10_000
 MIN_POINTS = 3
-# a worker that appears mid-run (recycled) imports and fills its pool first: skip its first second
-NEW_WORKER_SETTLE_S = 1.0
+# a worker that appears mid-run (recycled) imports and fills its pool first, and one that is
+# about to be replaced finishes its requests and frees memory: neither is steady state
+NEW_WORKER_SETTLE_S = 2.0
+OLD_WORKER_EXIT_S = 0.5
 RESOURCES = ("tasks", "db_connections", "pool_checked_out", "fds", "threads")
 
 
@@ -78,15 +80,19 @@ def rss_slope_mb_per_10k(samples: Sequence[Sample]) -> float | None:
         return None
     nominal = max(sample.workers for sample in measured) or 1
     first_seen: dict[int, float] = {}
+    last_seen: dict[int, float] = {}
     for sample in samples:
         for pid in sample.worker_anon_mb:
             first_seen.setdefault(pid, sample.ts)
-    run_start = samples[0].ts
+            last_seen[pid] = sample.ts
+    run_start, run_end = samples[0].ts, samples[-1].ts
     lives: dict[int, tuple[list[float], list[float]]] = {}
     for sample in measured:
         for pid, anon in sample.worker_anon_mb.items():
-            born = first_seen[pid]
+            born, gone = first_seen[pid], last_seen[pid]
             if born > run_start and sample.ts - born < NEW_WORKER_SETTLE_S:
+                continue
+            if gone < run_end and gone - sample.ts < OLD_WORKER_EXIT_S:
                 continue
             xs, ys = lives.setdefault(pid, ([], []))
             xs.append(sample.requests / nominal)
@@ -139,6 +145,6 @@ def failures_per_second(progress: list[tuple[float, int, int]]) -> list[tuple[fl
     start = progress[0][0]
     rates = []
     for (t0, _, f0), (t1, _, f1) in pairwise(progress):
-        if t1 > t0:
+        if t1 - t0 >= 0.1:  # the quitting line can follow the last one by a sliver
             rates.append((t1 - start, (f1 - f0) / (t1 - t0)))
     return rates

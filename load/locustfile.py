@@ -20,7 +20,8 @@ Web UI (workshops): ``locust -f load/locustfile.py -H http://127.0.0.1:8000``, o
 Environment: LEAKPROOF_LAB_SEED_ITEMS (ids 1..N exist, default 5000), LEAKPROOF_LAB_PROGRESS
 (a file this run appends "time requests failures" lines to, 4 times a second),
 LEAKPROOF_LAB_MAX_REQUESTS (stop once that many requests are done), LEAKPROOF_LAB_WARMUP_S
-(run the first seconds at twice ``-u``: see WarmupThenSteady).
+(run the first seconds at twice ``-u``: see WarmupThenSteady), LEAKPROOF_LAB_WORKERS (server
+processes: with several, a job polled on another worker is not found, and that is no failure).
 """
 
 from __future__ import annotations
@@ -42,10 +43,22 @@ SEED_ITEMS = int(os.environ.get("LEAKPROOF_LAB_SEED_ITEMS", "5000"))
 HOT_ITEMS = max(1, min(500, SEED_ITEMS))  # reads concentrate here, as real traffic does
 PAGE_SIZE = 50
 JOB_POLLS = 20
+SERVER_WORKERS = int(os.environ.get("LEAKPROOF_LAB_WORKERS") or 1)
 PROGRESS_INTERVAL_S = 0.25
 
 
-class Shopper(FastHttpUser):
+class LabUser(FastHttpUser):
+    """A FastHttpUser that retries an idempotent request once if its connection was dropped.
+
+    Browsers and proxies do the same (RFC 9110 9.2.2); it matters when gunicorn recycles a
+    worker, which closes its idle keep-alive connections. POST and PATCH are never retried.
+    """
+
+    abstract = True
+    max_retries = 1  # geventhttpclient retries only idempotent methods, on EPIPE or no answer
+
+
+class Shopper(LabUser):
     weight = 8
     wait_time = between(0.0, 0.01)
 
@@ -80,7 +93,7 @@ class Shopper(FastHttpUser):
         self.client.delete(f"/items/{item_id}", name="/items/[id]")
 
 
-class JobRunner(FastHttpUser):
+class JobRunner(LabUser):
     weight = 1
     wait_time = between(0.0, 0.05)
 
@@ -91,13 +104,19 @@ class JobRunner(FastHttpUser):
             return
         job_id = started.json()["id"]
         for _ in range(JOB_POLLS):
-            polled = self.client.get(f"/jobs/{job_id}", name="/jobs/[id]")
-            if polled.status_code != 200 or polled.json().get("state") != "running":
-                return
+            with self.client.get(
+                f"/jobs/{job_id}", name="/jobs/[id]", catch_response=True
+            ) as polled:
+                if polled.status_code == 404 and SERVER_WORKERS > 1:
+                    # jobs live in the worker that runs them; this poll reached another one
+                    polled.success()
+                    return
+                if polled.status_code != 200 or polled.json().get("state") != "running":
+                    return
             time.sleep(0.05)  # cooperative: locust monkey-patched time and threading
 
 
-class Exporter(FastHttpUser):
+class Exporter(LabUser):
     fixed_count = 1
     wait_time = constant(0.2)
 
@@ -161,7 +180,7 @@ class Aborter(_StreamUser):
         self.stream("/items/export?format=csv", chunk_bytes=4096, pause_s=0, stop_after_bytes=8192)
 
 
-class Probe(FastHttpUser):
+class Probe(LabUser):
     fixed_count = 1
     wait_time = constant(0.1)
 

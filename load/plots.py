@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from load.analysis import failures_per_second
 from load.runner import BuildRun
 
+MIN_STEP_S = 0.1
 COLOURS = {"fixed": "#1b7837", "leaky": "#c51b7d"}
 
 
@@ -92,8 +93,12 @@ def throughput_and_failures(runs: Sequence[BuildRun], path: Path) -> Path:
     for run in runs:
         start = _start(run)
         steps = list(zip(run.progress, run.progress[1:], strict=False))
+        # the last line is written as locust quits, a moment after the one before: skip such
+        # slivers, whose rate would be noise
         rates = [
-            (t1 - start, (r1 - r0) / (t1 - t0)) for (t0, r0, _), (t1, r1, _) in steps if t1 > t0
+            (t1 - start, (r1 - r0) / (t1 - t0))
+            for (t0, r0, _), (t1, r1, _) in steps
+            if t1 - t0 >= MIN_STEP_S
         ]
         top.plot(
             [t for t, _ in rates], [r for _, r in rates], color=_colour(run.build), label=run.build

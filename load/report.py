@@ -127,6 +127,8 @@ def write_markdown(summary: dict[str, Any], plots: Sequence[Path], out: Path) ->
         "",
         "## Verdict",
         "",
+        f"**{verdict['headline']}**",
+        "",
         *[f"- {reason}" for reason in verdict["reasons"]],
         "",
         "## Figures",
@@ -195,7 +197,7 @@ td:not(:first-child) {{ text-align: right; }} img {{ max-width: 100%; }}
 <p>Started {html.escape(summary["started_at"])}.
 {html.escape(_settings_line(summary["settings"]))}</p>
 <p class="note">{html.escape(summary["settings"]["shared_cpus_note"])}.</p>
-<h2>Verdict</h2><ul>{reasons}</ul>
+<h2>Verdict</h2><p><strong>{html.escape(verdict["headline"])}</strong></p><ul>{reasons}</ul>
 <h2>Figures</h2><table><tr><th></th>{head}</tr>{rows}</table>
 {images}
 </body></html>

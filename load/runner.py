@@ -112,6 +112,7 @@ def run_build(
         LEAKPROOF_LAB_SEED_ITEMS=str(config.seed_items),
         LEAKPROOF_LAB_MAX_REQUESTS=str(config.requests or 0),
         LEAKPROOF_LAB_WARMUP_S=f"{config.warmup_s:g}",
+        LEAKPROOF_LAB_WORKERS=str(_nominal_workers(config)),
     )
     generator = children.start(
         f"{build} load",

@@ -34,11 +34,15 @@ class Verdict:
         self._passed.append(reason)
 
     def as_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "reasons": self.reasons + self._passed}
+        return {"ok": self.ok, "reasons": self.reasons + self._passed, "headline": self.headline}
 
     @property
     def headline(self) -> str:
-        return (self.reasons + self._passed + ["no reasons"])[0]
+        """The deciding reason: the first failure, or every finding when all passed."""
+        if not self.ok:
+            return self.reasons[0]
+        findings = [reason for reason in self._passed if ": note," not in reason]
+        return "; ".join(findings[:1] + [f for f in findings[1:] if "leaks shown" in f])
 
 
 def _mb(value: float | None) -> str:

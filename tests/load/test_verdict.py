@@ -29,6 +29,13 @@ def test_a_flat_fixed_build_and_a_climbing_twin_pass() -> None:
     assert any("leaky: leaks shown" in reason for reason in verdict.as_json()["reasons"])
 
 
+def test_a_passing_headline_names_both_findings() -> None:
+    verdict = judge_compare(build(), build(rss_slope_mb_per_10k=40.0, failures=9))
+    assert verdict.headline.startswith("fixed: flat, RSS +0.10 MB per 10k")
+    assert "leaky: leaks shown, RSS grew 40.00 MB per 10k requests" in verdict.headline
+    assert "failed" not in verdict.headline
+
+
 def test_a_fixed_build_above_the_flat_limit_fails_and_says_so_first() -> None:
     verdict = judge_compare(
         build(rss_slope_mb_per_10k=FLAT_MB_PER_10K + 0.5), build(rss_slope_mb_per_10k=400.0)
@@ -82,5 +89,5 @@ def test_soak_judges_one_build_alone() -> None:
     assert judge_soak("fixed", build()).ok
     leaking = judge_soak("leaky", build(rss_slope_mb_per_10k=30.0))
     assert not leaking.ok
-    assert set(leaking.as_json()) == {"ok", "reasons"}
+    assert set(leaking.as_json()) == {"ok", "reasons", "headline"}
     assert leaking.as_json()["reasons"][0].startswith("leaky: RSS grew 30.00 MB")
