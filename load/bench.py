@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -107,17 +108,21 @@ def load_run(server: bench_servers.Server, plan: Plan, seed: int) -> ReadRun:
         "--connections", str(plan.connections), "--duration", str(plan.duration_s),
         "--warmup", str(plan.warmup_s), "--max-id", str(bench_data.SEED_ROWS), "--seed", str(seed),
     ]  # fmt: skip
+    cpu_before = server.cpu_s()
     done = subprocess.run(command, check=True, capture_output=True, text=True)
+    cpu_s = server.cpu_s() - cpu_before
     figures = json.loads(done.stdout)
     if not figures["requests"]:
         raise RuntimeError(f"no request to the {server.name} server completed: {figures}")
     run = ReadRun(
         server.name, figures["rps"], figures["p50_ms"], figures["p99_ms"],
         figures["requests"], figures["errors"], figures["generator_cpu"],
+        cpu_s / figures["requests_total"] * 1e6,
     )  # fmt: skip
     say(
         f"read {run.target}: {run.rps:,.0f} req/s, p50 {run.p50_ms:.1f} ms, "
-        f"p99 {run.p99_ms:.1f} ms, {run.errors} errors, generator {run.generator_cpu:.0%} of a core"
+        f"p99 {run.p99_ms:.1f} ms, {run.server_cpu_us:.0f} µs CPU/request, {run.errors} errors, "
+        f"generator {run.generator_cpu:.0%} of a core"
     )
     return run
 
@@ -187,12 +192,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"leakproof bench: {error}", file=sys.stderr)
         return 2
     began = time.perf_counter()
+    load_before = os.getloadavg()[0]
     try:
         figures, details = run_bench(QUICK if args.quick else FULL, settings, reseed=args.reseed)
     except bench_data.SeedRefused as error:
         print(f"leakproof bench: {error}", file=sys.stderr)
         return 2
+    except (RuntimeError, subprocess.CalledProcessError) as error:
+        # a server that would not start, or a generator or psql that failed: its own output is
+        # above; say which step broke rather than show a traceback
+        print(f"leakproof bench: stopped: {error}", file=sys.stderr)
+        return 2
     details["wall_s"] = time.perf_counter() - began
+    # the figures are only as good as the machine was quiet: other work on these cores shows here
+    details["load_avg_before"] = load_before
+    details["cores"] = os.cpu_count()
     body = report(figures, details)
     if args.json:
         print(json.dumps(body, indent=2, allow_nan=False))

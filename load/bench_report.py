@@ -18,6 +18,8 @@ DETAIL_ROWS = (
     ("fixed_p99_ms", "fixed build p99", "ms"),
     ("raw_p50_ms", "raw asyncpg p50", "ms"),
     ("raw_p99_ms", "raw asyncpg p99", "ms"),
+    ("fixed_cpu_us_per_request", "fixed build server CPU per request", "µs"),
+    ("raw_cpu_us_per_request", "raw asyncpg server CPU per request", "µs"),
     ("generator_cpu_max", "load generator, busiest run", "cores"),
     ("cache_hit_ratio", "item cache hit ratio during reads", ""),
     ("export_ndjson_peak_rss_mb", "NDJSON export peak RSS above idle", "MB"),
@@ -30,6 +32,7 @@ DETAIL_ROWS = (
     ("fixed_rss_after_reads_mb", "fixed worker RSS after the read runs", "MB"),
     ("seed_s", "seeding (0 when reused)", "s"),
     ("wall_s", "this bench run", "s"),
+    ("load_avg_before", "1-min load average before the run", ""),
 )
 
 
@@ -64,3 +67,10 @@ def print_table(body: Mapping[str, Any], console: Console | None = None) -> None
         if key in details:
             figures.add_row(label, _number(details[key]), unit)
     console.print(figures)
+    # before the run our own processes add nothing: a load above one core is someone else's
+    if (details.get("load_avg_before") or 0) > 1.0:
+        console.print(
+            f"[yellow]Load average {details['load_avg_before']:.1f} before the run: other work "
+            "shared these cores, so throughput and latency are noisy. Rerun on a quiet "
+            "machine.[/yellow]"
+        )

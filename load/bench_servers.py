@@ -48,6 +48,10 @@ class Server:
         info = psutil.Process(self.process.pid).memory_full_info()
         return info.rss / MB, info.uss / MB
 
+    def cpu_s(self) -> float:
+        times = psutil.Process(self.process.pid).cpu_times()
+        return times.user + times.system
+
     def get(self, path: str, timeout_s: float = 10.0) -> bytes:
         with urllib.request.urlopen(self.base + path, timeout=timeout_s) as answer:  # noqa: S310
             body: bytes = answer.read()

@@ -91,6 +91,7 @@ class ReadRun:
     requests: int
     errors: int
     generator_cpu: float  # share of one core the generator used
+    server_cpu_us: float = math.nan  # the server's CPU time per request it answered
 
 
 def read_figures(runs: Sequence[ReadRun]) -> dict[str, float]:
@@ -112,6 +113,9 @@ def read_figures(runs: Sequence[ReadRun]) -> dict[str, float]:
         "raw_p50_ms": median_of("raw", "p50_ms"),
         "raw_p99_ms": median_of("raw", "p99_ms"),
         "generator_cpu_max": max((run.generator_cpu for run in runs), default=math.nan),
+        # CPU per request moves far less than req/s when other work shares the machine
+        "fixed_cpu_us_per_request": median_of("fixed", "server_cpu_us"),
+        "raw_cpu_us_per_request": median_of("raw", "server_cpu_us"),
     }
 
 

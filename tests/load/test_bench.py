@@ -98,12 +98,12 @@ def test_every_budget_of_the_issue_is_judged() -> None:
 
 def test_read_figures_take_medians_per_target_and_the_ratio_of_medians() -> None:
     runs = [
-        ReadRun("raw", 3000, 10, 30, 30000, 0, 0.1),
-        ReadRun("fixed", 1500, 20, 60, 15000, 0, 0.05),
-        ReadRun("fixed", 1700, 18, 90, 17000, 0, 0.05),
-        ReadRun("raw", 3400, 9, 40, 34000, 0, 0.12),
-        ReadRun("raw", 3200, 11, 35, 32000, 0, 0.11),
-        ReadRun("fixed", 1600, 22, 70, 16000, 0, 0.05),
+        ReadRun("raw", 3000, 10, 30, 30000, 0, 0.1, 200),
+        ReadRun("fixed", 1500, 20, 60, 15000, 0, 0.05, 450),
+        ReadRun("fixed", 1700, 18, 90, 17000, 0, 0.05, 400),
+        ReadRun("raw", 3400, 9, 40, 34000, 0, 0.12, 180),
+        ReadRun("raw", 3200, 11, 35, 32000, 0, 0.11, 190),
+        ReadRun("fixed", 1600, 22, 70, 16000, 0, 0.05, 420),
     ]
     figures = read_figures(runs)
     assert figures["raw_rps"] == 3200
@@ -111,6 +111,8 @@ def test_read_figures_take_medians_per_target_and_the_ratio_of_medians() -> None
     assert figures["item_read_ratio"] == pytest.approx(0.5)
     assert figures["item_read_p99_over_p50"] == pytest.approx(70 / 20)
     assert figures["generator_cpu_max"] == pytest.approx(0.12)
+    assert figures["fixed_cpu_us_per_request"] == 420
+    assert figures["raw_cpu_us_per_request"] == 190
 
 
 def test_read_figures_without_a_reference_run_fail_the_ratio() -> None:
