@@ -35,6 +35,7 @@ def _quiet_runtime_dir() -> None:
     if not os.environ.get("XDG_RUNTIME_DIR"):
         runtime = Path(tempfile.gettempdir()) / f"leakproof-run-{os.getuid()}"
         runtime.mkdir(mode=0o700, exist_ok=True)
+        runtime.chmod(0o700)  # platformdirs warns about a runtime dir others can read
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
 
