@@ -128,10 +128,11 @@ def dedicated_postgres(database: str) -> Iterator[DedicatedPostgres]:
     # a short folder: the unix socket path must stay under ~107 bytes
     data_dir = Path(tempfile.mkdtemp(prefix="lp-pg-"))
     os.chmod(data_dir, 0o755)  # the server runs as its own OS user when we are root
-    server = DedicatedPostgres(data_dir, database)
+    server: DedicatedPostgres | None = None
     try:
+        server = DedicatedPostgres(data_dir, database)
         yield server
     finally:
-        if server.running():
+        if server is not None and server.running():
             server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
