@@ -49,5 +49,8 @@ serve-leaky: setup  ## the leaky twin on http://127.0.0.1:8000
 soak: setup  ## load the fixed build alone and judge it flat or not
 	$(BIN)/leakproof soak $(ARGS)
 
+faults: setup  ## fault injection: SIGTERM under load, recycling, a database restart, pool exhaustion
+	$(BIN)/pytest -m faults $(ARGS)
+
 clean:  ## remove environments, data and reports
 	rm -rf .tools $(VENV) .leakproof reports .mypy_cache .ruff_cache .pytest_cache
