@@ -16,10 +16,6 @@ from load.sampling import Sample
 
 PER_10K = 10_000
 MIN_POINTS = 3
-# a worker that appears mid-run (recycled) imports and fills its pool first, and one that is
-# about to be replaced finishes its requests and frees memory: neither is steady state
-NEW_WORKER_SETTLE_S = 2.0
-OLD_WORKER_EXIT_S = 0.5
 RESOURCES = ("tasks", "db_connections", "pool_checked_out", "fds", "threads")
 
 
@@ -67,38 +63,48 @@ def interpolate_requests(samples: list[Sample], progress: list[tuple[float, int,
 
 
 def rss_slope_mb_per_10k(samples: Sequence[Sample]) -> float | None:
-    """MB per 10k requests, fitted within each worker's life over the measured samples.
+    """MB per 10k requests after warm-up: the least-squares slope of memory against requests.
 
-    Fitted on each worker's anonymous RSS (RSS less file-backed pages, see Sample): what a
-    leak grows, without the library code that is paged in the first time a path runs.
+    Fitted on anonymous RSS (RSS less file-backed pages, see Sample): what a leak grows,
+    without the library code that is paged in the first time a path runs. With several workers,
+    each worker's memory is fitted against its share of the requests (all requests / workers),
+    one shared slope over all of them: n workers each growing s MB per request they serve grow
+    the total s MB per request.
 
-    x is the worker's share of the requests (all requests / workers): each of n workers serving
-    1/n of the traffic and growing s MB per request it serves grows the total s MB per request.
+    When workers were recycled, the fit is over all workers' memory together, across the
+    restarts: recycling bounds memory, and the verdict then judges that bounded total. A
+    recycled life of a few hundred requests is mostly start-up, so fitting within each would
+    measure imports, not leaks; the saw tooth in the memory plot shows what recycling hides.
     """
     measured = [sample for sample in samples if sample.phase == "measure"]
     if not measured:
         return None
     nominal = max(sample.workers for sample in measured) or 1
     first_seen: dict[int, float] = {}
-    last_seen: dict[int, float] = {}
     for sample in samples:
         for pid in sample.worker_anon_mb:
             first_seen.setdefault(pid, sample.ts)
-            last_seen[pid] = sample.ts
-    run_start, run_end = samples[0].ts, samples[-1].ts
-    lives: dict[int, tuple[list[float], list[float]]] = {}
-    for sample in measured:
-        for pid, anon in sample.worker_anon_mb.items():
-            born, gone = first_seen[pid], last_seen[pid]
-            if born > run_start and sample.ts - born < NEW_WORKER_SETTLE_S:
-                continue
-            if gone < run_end and gone - sample.ts < OLD_WORKER_EXIT_S:
-                continue
-            xs, ys = lives.setdefault(pid, ([], []))
-            xs.append(sample.requests / nominal)
-            ys.append(anon)
-    slope = pooled_slope(list(lives.values()))
+    if any(born > samples[0].ts for born in first_seen.values()):
+        full = [sample for sample in measured if sample.workers == nominal]
+        slope = least_squares_slope(
+            [sample.requests for sample in full],
+            [sum(sample.worker_anon_mb.values()) for sample in full],
+        )
+    else:
+        lives: dict[int, tuple[list[float], list[float]]] = {}
+        for sample in measured:
+            for pid, anon in sample.worker_anon_mb.items():
+                xs, ys = lives.setdefault(pid, ([], []))
+                xs.append(sample.requests / nominal)
+                ys.append(anon)
+        slope = pooled_slope(list(lives.values()))
     return None if slope is None else slope * PER_10K
+
+
+def recycled(samples: Sequence[Sample]) -> bool:
+    """Whether a worker appeared after the run started (gunicorn replaced one)."""
+    seen = set(samples[0].worker_anon_mb) if samples else set()
+    return any(pid not in seen for sample in samples for pid in sample.worker_anon_mb)
 
 
 def kept_growing(values: Sequence[float]) -> bool:

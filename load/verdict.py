@@ -108,9 +108,15 @@ def judge_leaking(
     if shown:
         verdict.pass_(f"{name}: leaks shown, " + "; ".join(shown))
     else:
+        hidden = ""
+        if build.get("worker_restarts"):
+            hidden = (
+                f"; {build['worker_restarts']} worker restarts bounded its memory: recycling "
+                "hides a leak, the saw tooth in memory.png is what it hides"
+            )
         verdict.fail(
             f"{name}: no leak shown, RSS slope {_mb(slope)} MB per 10k requests "
-            f"(needs at least {needed:.2f}) and no resource count kept growing"
+            f"(needs at least {needed:.2f}) and no resource count kept growing{hidden}"
         )
     if build.get("failures"):
         verdict.pass_(f"{name}: {build['failures']} of {build.get('requests')} requests failed")

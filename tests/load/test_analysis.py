@@ -11,6 +11,7 @@ from load.analysis import (
     kept_growing,
     least_squares_slope,
     pooled_slope,
+    recycled,
     rss_slope_mb_per_10k,
 )
 from tests.load.samples import series
@@ -53,15 +54,24 @@ def test_rss_slope_ignores_what_happened_during_warm_up() -> None:
     assert rss_slope_mb_per_10k(samples) == pytest.approx(0.0)
 
 
-def test_rss_slope_of_recycled_workers_is_the_growth_within_each_life() -> None:
-    # two workers; every 10 samples both are replaced and start again at 100 MB
+def test_two_workers_growing_alike_give_the_slope_per_request_of_the_whole() -> None:
+    # each of two workers serves half of the 100 requests per sample and grows 0.5 MB
+    samples = series(40, rss=lambda i: 100.0 + i * 0.5, pids=lambda _i: [2000, 2001])
+    assert rss_slope_mb_per_10k(samples) == pytest.approx(100.0)
+
+
+def test_recycling_bounds_the_slope_it_hides_the_growth_of_each_life() -> None:
+    # two workers, replaced every 10 samples, each life climbing 1 MB per sample (200 MB per
+    # 10k of its requests): across the restarts the total only saws up and down
     def pids(i: int) -> list[int]:
         generation = i // 10
         return [2000 + 2 * generation, 2001 + 2 * generation]
 
     samples = series(60, rss=lambda i: 100.0 + (i % 10) * 1.0, pids=pids)
-    # each worker serves half of the 100 requests per sample and grows 1 MB: 200 MB per 10k
-    assert rss_slope_mb_per_10k(samples) == pytest.approx(200.0)
+    assert recycled(samples)
+    slope = rss_slope_mb_per_10k(samples)
+    assert slope is not None
+    assert abs(slope) < 0.25 * 200
 
 
 def test_kept_growing_tells_a_climb_from_a_plateau_and_from_noise() -> None:

@@ -67,6 +67,12 @@ def test_a_twin_whose_tasks_keep_growing_shows_its_leak_without_a_slope() -> Non
     assert any("tasks (peak 900)" in reason for reason in verdict.as_json()["reasons"])
 
 
+def test_a_twin_whose_leak_recycling_bounded_is_told_so() -> None:
+    verdict = judge_compare(build(), build(rss_slope_mb_per_10k=0.3, worker_restarts=6))
+    assert not verdict.ok
+    assert "6 worker restarts bounded its memory" in verdict.headline
+
+
 def test_fixed_build_connections_beyond_its_pool_fail() -> None:
     verdict = judge_compare(build(peak_db_connections=40), build(rss_slope_mb_per_10k=50.0))
     assert not verdict.ok
