@@ -13,8 +13,7 @@ it reports the fixed cache, which this twin no longer uses. The growth follows t
 distinct ids read (a load over a large table grows it with every request).
 
 The fix: ``app/cache.py:BoundedCache`` (an LRU with a TTL, created in ``app/lifespan.py:lifespan``,
-provided by ``app/cache.py:get_cache``): at most ``cache_max_entries`` entries per worker (or
-one bounded Redis shared by all, ``app/redis_cache.py``).
+provided by ``app/cache.py:get_cache``): at most ``cache_max_entries`` entries per worker.
 """
 
 from __future__ import annotations
