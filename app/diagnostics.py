@@ -82,13 +82,21 @@ async def db_connections(engine: AsyncEngine, build: str) -> dict[str, int]:
 
 
 async def snapshot(resources: Resources) -> dict[str, Any]:
-    """Everything at once; the pool is read before the activity query borrows a connection."""
+    """Everything at once; the pool is read before the activity query borrows a connection,
+    and the query is skipped when no connection is left to borrow."""
     pool = pool_stats(resources.engine)
     stats = process_stats()
     stats["build"] = resources.build
     stats["worker"] = worker_identity()
     stats["pool"] = pool
-    stats["pg_stat_activity"] = await db_connections(resources.engine, resources.build)
+    settings = resources.settings
+    if pool["checked_out"] >= settings.db_pool_size + settings.db_max_overflow:
+        # every connection is out (a leak, or a saturated worker): asking for one more would
+        # wait for the pool timeout and answer 503, hiding the very figures that explain it
+        stats["pg_stat_activity"] = None
+        stats["pg_stat_activity_skipped"] = "the pool is exhausted; count rows from outside"
+    else:
+        stats["pg_stat_activity"] = await db_connections(resources.engine, resources.build)
     stats["cache"] = asdict(await resources.cache.stats())
     stats["jobs"] = asdict(resources.registry.stats())
     stats["exports_running"] = resources.export_slots.in_use

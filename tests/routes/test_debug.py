@@ -53,3 +53,21 @@ async def test_prod_hides_debug_without_a_token_and_requires_it_when_set(
     assert await open_debug(make_settings, wrong, environment="prod", debug_token="t0k") == 404
     right = {"X-Debug-Token": "t0k"}
     assert await open_debug(make_settings, right, environment="prod", debug_token="t0k") == 200
+
+
+async def test_stats_still_answer_when_every_pool_connection_is_checked_out(
+    make_settings: SettingsFactory,
+) -> None:
+    app = create_app(make_settings(db_pool_size=1, db_max_overflow=0, db_pool_timeout_s=30))
+    async with LifespanManager(app) as manager:
+        engine = manager._state["resources"].engine
+        transport = httpx.ASGITransport(app=manager.app)
+        async with (
+            engine.connect() as held,  # the only connection, as a leak would hold it
+            httpx.AsyncClient(transport=transport, base_url="http://test") as client,
+        ):
+            await held.exec_driver_sql("SELECT 1")
+            stats = (await client.get("/debug/stats", timeout=5)).json()
+    assert stats["pool"]["checked_out"] == 1
+    assert stats["pg_stat_activity"] is None
+    assert "exhausted" in stats["pg_stat_activity_skipped"]
