@@ -18,6 +18,8 @@ from typing import Any
 from load.config import FLAT_MB_PER_10K, LEAK_FACTOR
 
 Summary = dict[str, Any]
+# below this the fixed build's slope is noise, and "N times" it would be a meaningless number
+RATIO_FLOOR = 0.1
 
 
 @dataclass
@@ -94,7 +96,7 @@ def judge_leaking(
     shown = []
     if slope is not None and slope >= needed:
         ratio = ""
-        if reference_slope is not None and reference_slope > 0:
+        if reference_slope is not None and reference_slope >= RATIO_FLOOR:
             ratio = f", {slope / reference_slope:.0f}x the fixed build's"
         shown.append(
             f"RSS grew {slope:.2f} MB per 10k requests{ratio}; "

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from load.cli import add_compare_command, add_soak_command, config_from, run_compare
+from load.config import DEFAULT, QUICK, SCENARIOS
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="leakproof")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_compare_command(commands)
+    add_soak_command(commands)
+    return parser.parse_args(argv)
+
+
+def test_compare_without_options_is_the_default_run_into_a_timestamped_folder() -> None:
+    config = config_from(parse("compare"))
+    assert (config.duration_s, config.users, config.server) == (
+        DEFAULT.duration_s,
+        DEFAULT.users,
+        "uvicorn",
+    )
+    assert config.scenarios == SCENARIOS
+    assert config.out.parent == Path("reports")
+
+
+def test_quick_and_explicit_options_combine() -> None:
+    config = config_from(
+        parse("compare", "--quick", "--scenarios", "orphan-tasks", "--server", "gunicorn")
+    )
+    assert config.duration_s == QUICK.duration_s
+    assert config.scenarios == ("orphan-tasks",)
+    assert config.server == "gunicorn"
+    assert config.leaks_env == "orphan-tasks"
+
+
+def test_a_duration_brings_its_own_warm_up() -> None:
+    assert config_from(parse("compare", "--duration", "40")).warmup_s == 10
+    assert config_from(parse("compare", "--duration", "40", "--warmup", "4")).warmup_s == 4
+
+
+def test_an_unknown_scenario_names_the_valid_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse("compare", "--scenarios", "orphan-task")
+    error = capsys.readouterr().err
+    assert "unknown scenario orphan-task" in error
+    assert "orphan-tasks" in error
+
+
+def test_a_warm_up_that_leaves_nothing_to_measure_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = run_compare(parse("compare", "--duration", "10", "--warmup", "9"))
+    assert code == 2
+    assert "lengthen --duration or shorten --warmup" in capsys.readouterr().err
+
+
+def test_too_few_users_is_refused_before_anything_starts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code = run_compare(parse("compare", "--users", "3", "--out", str(tmp_path / "r")))
+    assert code == 2
+    assert "--users must be at least 6" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
