@@ -83,7 +83,8 @@ class BoundedCache(Generic[V]):
         return CacheStats(size, self._max_entries, self._ttl_s, self._hits, self._misses)
 
 
-def get_cache(request: Request) -> Cache[ItemRead]:
+async def get_cache(request: Request) -> Cache[ItemRead]:
+    # async: FastAPI runs a plain-def dependency in its thread pool, a hop per request
     cache: Cache[ItemRead] = request.state.resources.cache
     return cache
 
