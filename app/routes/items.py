@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cache import CacheDep
+from app.cache import Cache, CacheDep
 from app.db import EngineDep, SessionDep, fetch_one
 from app.errors import documented
 from app.models import Item
@@ -75,8 +76,9 @@ async def update_item(
     except IntegrityError:
         raise _name_taken(changes.get("name")) from None
     await session.refresh(item)
-    await cache.invalidate(item_id)
-    return ItemRead.model_validate(item)
+    updated = ItemRead.model_validate(item)
+    await _commit_then_invalidate(session, cache, item_id)
+    return updated
 
 
 @router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=documented(404, 503))
@@ -85,9 +87,18 @@ async def delete_item(item_id: ItemId, session: SessionDep, cache: CacheDep) -> 
     if item is None:
         raise _not_found(item_id)
     await session.delete(item)
-    await session.flush()
-    await cache.invalidate(item_id)
+    await _commit_then_invalidate(session, cache, item_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _commit_then_invalidate(
+    session: AsyncSession, cache: Cache[ItemRead], item_id: int
+) -> None:
+    # Invalidate only once the change is visible to others: invalidating first would let a read
+    # elsewhere (another worker, with a shared cache) re-cache the old row until the TTL ends.
+    # The session dependency's own commit then finds nothing left to do.
+    await session.commit()
+    await cache.invalidate(item_id)
 
 
 def build_list_route(page_size_max: int) -> APIRouter:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import asyncpg
 import httpx
+from fastapi import FastAPI
 
 from app.settings import Settings
+from tests.database import asyncpg_dsn
 
 
 async def create(client: httpx.AsyncClient, name: str, price: float = 1.0) -> dict[str, object]:
@@ -106,3 +109,31 @@ async def test_reads_are_served_from_the_cache_after_the_first(
     after = await cache.stats()
     assert after.misses - before.misses == 1
     assert after.hits - before.hits == 2
+
+
+async def test_the_cache_is_invalidated_only_after_the_change_is_committed(
+    client: httpx.AsyncClient, app: FastAPI, database_url: str
+) -> None:
+    created = await create(client, "timed", 1)
+    cache = app.state.resources.cache
+    seen_by_others: list[object] = []
+    invalidate = cache.invalidate
+
+    async def invalidate_and_look(key: object) -> None:
+        # what another connection (another worker's read) sees at the moment of invalidation
+        connection = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            seen_by_others.append(
+                await connection.fetchval("SELECT price FROM items WHERE id = $1", created["id"])
+            )
+        finally:
+            await connection.close()
+        await invalidate(key)
+
+    cache.invalidate = invalidate_and_look
+    try:
+        await client.patch(f"/items/{created['id']}", json={"price": 2})
+        await client.delete(f"/items/{created['id']}")
+    finally:
+        cache.invalidate = invalidate
+    assert seen_by_others == [2, None]  # the new price, then no row at all
