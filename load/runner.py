@@ -49,6 +49,7 @@ class BuildRun:
     load_seconds: float
     errors: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step of the run
+    server_died: bool = False
 
 
 def locust_command(config: LabConfig, base_url: str, csv_prefix: Path) -> list[str]:
@@ -139,7 +140,8 @@ def run_build(
     timings["load"] = time.monotonic() - started
     sampler.stop()
     generator.stop()
-    if server.process.poll() is not None:
+    server_died = server.process.poll() is not None
+    if server_died:
         sampler.errors.append(f"the {build} server died during the run; see {server_log}")
     started = time.monotonic()
     growth = sampler.settle() if server.process.poll() is None else {}
@@ -161,6 +163,7 @@ def run_build(
         load_seconds=(progress[-1][0] - progress[0][0]) if len(progress) > 1 else 0.0,
         errors=sampler.errors,
         timings={name: round(seconds, 1) for name, seconds in timings.items()},
+        server_died=server_died,
     )
 
 

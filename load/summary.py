@@ -63,6 +63,7 @@ def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[
         "peak_fds": _int(peak(samples, "fds")),
         "peak_threads": _int(peak(samples, "threads")),
         "worker_restarts": run.worker_restarts,
+        "server_died": run.server_died,
         "pool_limit": pool_limit(config, settings),
         "growing": growing_resources(samples),
         "samples": len(samples),

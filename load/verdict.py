@@ -3,8 +3,9 @@
 It reads the per-build summaries (the ``builds`` part of summary.json), so a script can re-judge
 an old report. Failing reasons come first: the first one is the line the command prints.
 
-- Flat (the fixed build, or the one build of a soak): RSS slope after warm-up at most
-  FLAT_MB_PER_10K, connections within what its pools allow, asyncio tasks not growing.
+- Flat (the fixed build, or the one build of a soak): the server stayed up and failed at most
+  MAX_FAILED_SHARE of its requests, RSS slope after warm-up at most FLAT_MB_PER_10K,
+  connections within what its pools allow, asyncio tasks not growing.
 - Leaking (the twin): a slope at least LEAK_FACTOR times the fixed build's (and beyond the flat
   limit itself, so that ten times nothing is still nothing), or a resource count that kept
   growing after warm-up.
@@ -20,6 +21,9 @@ from load.config import FLAT_MB_PER_10K, LEAK_FACTOR
 Summary = dict[str, Any]
 # below this the fixed build's slope is noise, and "N times" it would be a meaningless number
 RATIO_FLOOR = 0.1
+# a flat build answers: past this share of failed requests something else is wrong
+# (a few connections closed by worker recycling stay far below it)
+MAX_FAILED_SHARE = 0.01
 
 
 @dataclass
@@ -51,7 +55,21 @@ def _mb(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
+def judge_serving(name: str, build: Summary, verdict: Verdict) -> None:
+    """A build judged flat must also have stayed up and answered: memory that stays flat
+    because the server is dead, or busy failing, is not a healthy service."""
+    if build.get("server_died"):
+        verdict.fail(f"{name}: the server died during the run (its log is in the report folder)")
+    requests, failures = build.get("requests") or 0, build.get("failures") or 0
+    if requests and failures / requests > MAX_FAILED_SHARE:
+        verdict.fail(
+            f"{name}: {failures} of {requests} requests failed "
+            f"(more than {MAX_FAILED_SHARE:.0%}); see top_failures in summary.json"
+        )
+
+
 def judge_flat(name: str, build: Summary, verdict: Verdict) -> None:
+    judge_serving(name, build, verdict)
     slope = build.get("rss_slope_mb_per_10k")
     if slope is None:
         verdict.fail(

@@ -97,3 +97,19 @@ def test_soak_judges_one_build_alone() -> None:
     assert not leaking.ok
     assert set(leaking.as_json()) == {"ok", "reasons", "headline"}
     assert leaking.as_json()["reasons"][0].startswith("leaky: RSS grew 30.00 MB")
+
+
+def test_a_fixed_build_whose_server_died_fails_however_flat_its_memory() -> None:
+    verdict = judge_compare(build(server_died=True), build(rss_slope_mb_per_10k=30.0))
+    assert not verdict.ok
+    assert "the server died" in verdict.reasons[0]
+
+
+def test_a_fixed_build_failing_its_requests_fails_and_a_few_failures_do_not() -> None:
+    failing = judge_compare(
+        build(requests=10_000, failures=7_000), build(rss_slope_mb_per_10k=30.0)
+    )
+    assert not failing.ok
+    assert "7000 of 10000 requests failed" in failing.reasons[0]
+    few = judge_compare(build(requests=10_000, failures=3), build(rss_slope_mb_per_10k=30.0))
+    assert few.ok, few.reasons
