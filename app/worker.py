@@ -16,6 +16,7 @@ import socket
 import sys
 
 from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
@@ -25,18 +26,49 @@ ACCEPTED_GRACE_S = 0.3
 
 
 class DrainingServer(Server):
+    draining = False
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.draining = True
         for server in self.servers:
             server.close()  # stop accepting; requests already accepted arrive during the grace
         await asyncio.sleep(ACCEPTED_GRACE_S)
         await super().shutdown(sockets)
 
 
+class CloseConnectionsWhenDraining:
+    """While the server drains, every response says ``Connection: close``.
+
+    uvicorn marks only the requests in flight when shutdown starts; one that arrives during the
+    grace on a kept-alive connection would be answered keep-alive, and the client's next request
+    on that connection would meet the close that follows. Told to close, the client reconnects
+    and reaches a worker that is not going away. (HTTP/1.1 allows a server to close an idle
+    connection at any time; this keeps the window in which that races a request empty.)
+    """
+
+    def __init__(self, app: ASGIApp, server: DrainingServer) -> None:
+        self.app = app
+        self.server = server
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_closing(message: Message) -> None:
+            if message["type"] == "http.response.start" and self.server.draining:
+                headers = [*message.get("headers", []), (b"connection", b"close")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_closing)
+
+
 class Worker(UvicornWorker):  # type: ignore[misc]
     # the same as UvicornWorker._serve, with the draining server
     async def _serve(self) -> None:
-        self.config.app = self.wsgi
         server = DrainingServer(config=self.config)
+        self.config.app = CloseConnectionsWhenDraining(self.wsgi, server)
         self._install_sigquit_handler()
         await server.serve(sockets=self.sockets)
         if not server.started:
