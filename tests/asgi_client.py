@@ -12,21 +12,28 @@ class ClientGone(OSError):
     """What the server sees when it writes to a socket the client has closed."""
 
 
-async def read_then_disconnect(app: ASGIApp, path: str, query: str, chunks: int) -> int:
-    """GET ``path``, read ``chunks`` body chunks, then fail the next send; return chunks read."""
-    scope: dict[str, Any] = {
+def http_scope(path: str, query: str = "", *, spec_version: str = "2.3") -> dict[str, Any]:
+    """A GET as a server hands it to the app. Spec 2.3 (what uvicorn declares): a client that
+    leaves is told by an ``http.disconnect`` message; 2.4: by ``send`` raising OSError."""
+    return {
         "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "asgi": {"version": "3.0", "spec_version": spec_version},
         "http_version": "1.1",
         "method": "GET",
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
         "query_string": query.encode(),
+        "root_path": "",
         "headers": [(b"host", b"test")],
-        "client": ("127.0.0.1", 1234),
+        "client": ("127.0.0.1", 50000),
         "server": ("test", 80),
     }
+
+
+async def read_then_disconnect(app: ASGIApp, path: str, query: str, chunks: int) -> int:
+    """GET ``path``, read ``chunks`` body chunks, then fail the next send; return chunks read."""
+    scope = http_scope(path, query, spec_version="2.4")
     received = 0
 
     async def receive() -> Message:

@@ -11,22 +11,7 @@ from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Message
 
-
-def http_scope(path: str, query: str = "") -> dict[str, object]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},  # what uvicorn declares
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query.encode(),
-        "root_path": "",
-        "headers": [(b"host", b"test")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("test", 80),
-    }
+from tests.asgi_client import http_scope
 
 
 @dataclass
