@@ -190,9 +190,16 @@ def run_soak(args: argparse.Namespace) -> int:
     return run_lab("soak", [args.build], config)
 
 
+def twin_present() -> bool:
+    try:
+        return importlib.util.find_spec("app.leaky.main") is not None
+    except ModuleNotFoundError:  # app/leaky itself is gone (a project started without the twin)
+        return False
+
+
 def run_lab(mode: str, builds: list[str], config: LabConfig) -> int:
     console = Console()
-    if "leaky" in builds and importlib.util.find_spec("app.leaky.main") is None:
+    if "leaky" in builds and not twin_present():
         print("leakproof: the leaky twin (app/leaky/main.py) is not in this checkout; "
               "run `leakproof soak` to judge the fixed build alone", file=sys.stderr)  # fmt: skip
         return EXIT_CANNOT_RUN
