@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     export_batch_rows: int = Field(
         1000, ge=1, le=100_000, description="Rows per batch fetched by an export."
     )
+    export_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description="Longest a CSV export may run (one COPY statement, however slow its reader).",
+    )
     export_max_running: int = Field(
         4, ge=1, description="Exports streaming at once per worker (each holds a connection)."
     )

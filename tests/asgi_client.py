@@ -3,6 +3,7 @@ after reading a few chunks of a streamed response."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.types import ASGIApp, Message
@@ -52,3 +53,19 @@ async def read_then_disconnect(app: ASGIApp, path: str, query: str, chunks: int)
         if "ClientDisconnect" not in type(error).__name__ and not isinstance(error, ClientGone):
             raise
     return received
+
+
+async def read_slowly(app: ASGIApp, path: str, query: str, pause_s: float) -> bytes:
+    """GET ``path`` as a slow client would, pausing after every body chunk; return the body."""
+    body = bytearray()
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            body.extend(message.get("body", b""))
+            await asyncio.sleep(pause_s)
+
+    await app(http_scope(path, query, spec_version="2.4"), receive, send)
+    return bytes(body)

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.errors import documented
@@ -31,6 +31,8 @@ CSV_COPY_QUERY = (
     "SELECT id, name, description, price, created_at, updated_at FROM items ORDER BY id"
 )
 COPY_QUEUE_CHUNKS = 16
+# set_config(..., is_local => true) is SET LOCAL with a bound value
+EXPORT_TIMEOUT = text("SELECT set_config('statement_timeout', :ms, true)")
 
 
 class ExportFormat(StrEnum):
@@ -66,13 +68,16 @@ async def ndjson_rows(engine: AsyncEngine, batch_rows: int) -> AsyncGenerator[by
             yield ("\n".join(lines) + "\n").encode()
 
 
-async def csv_rows(engine: AsyncEngine) -> AsyncGenerator[bytes, None]:
+async def csv_rows(engine: AsyncEngine, timeout_s: float) -> AsyncGenerator[bytes, None]:
     """PostgreSQL's own CSV writer (COPY ... TO STDOUT) through a bounded queue.
 
-    The queue bounds memory: COPY waits while the client is slower than the database.
+    The queue bounds memory: COPY waits while the client is slower than the database. A COPY is
+    one statement, so the requests' statement_timeout would cut a long export off after its 200
+    had gone out; it gets a limit of its own instead, for this transaction only (SET LOCAL).
     """
     queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(COPY_QUEUE_CHUNKS)
     async with engine.connect() as connection:
+        await connection.execute(EXPORT_TIMEOUT, {"ms": str(int(timeout_s * 1000))})
         raw = await connection.get_raw_connection()
         driver = raw.driver_connection
         assert driver is not None
@@ -124,7 +129,7 @@ async def export_items(
         )
     engine = resources.engine
     rows = (
-        csv_rows(engine)
+        csv_rows(engine, resources.settings.export_timeout_s)
         if format is ExportFormat.csv
         else ndjson_rows(engine, resources.settings.export_batch_rows)
     )

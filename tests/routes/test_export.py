@@ -12,9 +12,9 @@ from fastapi import FastAPI
 
 from app.main import create_app
 from app.settings import Settings
-from tests.asgi_client import read_then_disconnect
+from tests.asgi_client import read_slowly, read_then_disconnect
 from tests.conftest import SettingsFactory
-from tests.database import asyncpg_dsn
+from tests.database import asyncpg_dsn, truncate_items
 
 ROWS = 2_500
 
@@ -111,3 +111,31 @@ async def test_the_export_slot_is_released_when_the_client_leaves_before_the_fir
         await read_then_disconnect(manager.app, "/items/export", "format=csv", chunks=0)
         assert state.export_slots.in_use == 0
         assert state.engine.pool.checkedout() == 0
+
+
+async def test_a_csv_export_slower_than_the_statement_timeout_still_arrives_whole(
+    make_settings: SettingsFactory, database_url: str
+) -> None:
+    # COPY is one statement: a slow reader holds it open far past the requests' timeout
+    rows = 40_000
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await connection.execute(
+            "INSERT INTO items (name, description, price) "
+            "SELECT 'slow-' || n, repeat('x', 40), 1 FROM generate_series(1, $1) AS n",
+            rows,
+        )
+    finally:
+        await connection.close()
+    from asgi_lifespan import LifespanManager
+
+    app = create_app(make_settings(db_statement_timeout_ms=300))
+    try:
+        async with LifespanManager(app) as manager:
+            body = await read_slowly(manager.app, "/items/export", "format=csv", pause_s=0.05)
+            assert manager._state["resources"].engine.pool.checkedout() == 0
+    finally:
+        await truncate_items(database_url)
+    lines = body.decode().splitlines()
+    assert len(lines) == rows + 1  # the header and every row
+    assert lines[-1].startswith(f"{rows},")
