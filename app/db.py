@@ -9,6 +9,7 @@ statement. The pool hands connections out first come, first served (``FirstComeF
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
@@ -34,9 +35,10 @@ def async_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
-def application_name(build: str) -> str:
-    """Name this process's connections so pg_stat_activity can attribute them."""
-    return f"leakproof-{build}:{os.getpid()}"
+def application_name(build: str, pid: int | str | None = None) -> str:
+    """Name this process's connections so pg_stat_activity can attribute them (``pid="%"``
+    gives the LIKE pattern for every process of the build)."""
+    return f"leakproof-{build}:{os.getpid() if pid is None else pid}"
 
 
 class FirstComeFirstServedQueue(AsyncAdaptedQueue[ConnectionPoolEntry]):
@@ -93,6 +95,12 @@ class FirstComeFirstServedQueue(AsyncAdaptedQueue[ConnectionPoolEntry]):
 
 class FirstComeFirstServedPool(AsyncAdaptedQueuePool):
     _queue_class = FirstComeFirstServedQueue
+
+
+# SQLAlchemy names a pool's logger after its class's module, which puts this one under "app"
+# and its level: at debug it would log every checkout on the hot path. Pool events are
+# SQLAlchemy's, so they keep SQLAlchemy's quiet default.
+logging.getLogger(f"{__name__}.{FirstComeFirstServedPool.__name__}").setLevel(logging.WARNING)
 
 
 def create_engine(

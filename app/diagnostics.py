@@ -20,6 +20,7 @@ import psutil
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db import application_name
 from app.lifespan import Resources
 
 MB = 1024 * 1024
@@ -75,7 +76,7 @@ async def db_connections(engine: AsyncEngine, build: str) -> dict[str, int]:
         row = (
             await connection.execute(
                 ACTIVITY_QUERY,
-                {"mine": f"leakproof-{build}:{os.getpid()}", "build": f"leakproof-{build}:%"},
+                {"mine": application_name(build), "build": application_name(build, pid="%")},
             )
         ).one()
     return {"process": row.process, "build": row.build}

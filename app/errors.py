@@ -75,7 +75,11 @@ async def database_error(request: Request, error: Exception) -> JSONResponse:
 
 
 async def connection_refused(request: Request, error: Exception) -> JSONResponse:
-    logger.warning("database unreachable on %s: %s", request.url.path, type(error).__name__)
+    # any OSError lands here, not only the database's: keep the traceback so a bug elsewhere
+    # is not mistaken for an outage
+    logger.warning(
+        "database unreachable on %s: %s", request.url.path, type(error).__name__, exc_info=error
+    )
     return _unavailable(f"the database is unreachable ({type(error).__name__}); retry shortly")
 
 
@@ -100,5 +104,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected)
     app.add_exception_handler(sa_exc.TimeoutError, pool_timeout)
     app.add_exception_handler(sa_exc.DBAPIError, database_error)
-    app.add_exception_handler(sa_exc.InterfaceError, database_error)
     app.add_exception_handler(OSError, connection_refused)

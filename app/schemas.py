@@ -13,11 +13,18 @@ PRICE_MAX = 9_999_999_999.99
 Price = Annotated[float, Field(ge=0, le=PRICE_MAX, allow_inf_nan=False, strict=True)]
 
 
+# PostgreSQL text cannot hold NUL: refused here as bad input (422), not by the database
+# (which would surface as an error the client should retry)
+NO_NUL = r"^[^\x00]*$"
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
+Description = Annotated[str, Field(max_length=10_000, pattern=NO_NUL)]
+
+
 class ItemCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=10_000)
+    name: Name
+    description: Description | None = None
     price: Price
 
 
@@ -25,8 +32,8 @@ class ItemUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # name and price may be left out but not set to null; the schema says so too
-    name: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
-    description: str | None = Field(None, max_length=10_000)
+    name: Name | SkipJsonSchema[None] = None
+    description: Description | None = None
     price: Price | SkipJsonSchema[None] = None
 
     @field_validator("name", "price")

@@ -134,6 +134,13 @@ class Settings(BaseSettings):
         description="Each worker refreshes its /metrics gauges this often (0: off).",
     )
 
+    @field_validator("db_pool_recycle_s")
+    @classmethod
+    def _recycle_never_or_positive(cls, seconds: int) -> int:
+        if seconds == 0:
+            raise ValueError("0 would replace every connection on every checkout; use -1 for never")
+        return seconds
+
     @field_validator("database_url")
     @classmethod
     def _postgres_only(cls, url: SecretStr | None) -> SecretStr | None:

@@ -48,3 +48,8 @@ def test_the_database_url_never_shows_in_the_settings_repr() -> None:
     settings = load_settings(_env_file=None, database_url="postgresql://u:hunter2@db/x")
     assert "hunter2" not in repr(settings)
     assert "hunter2" not in str(settings.model_dump())
+
+
+def test_a_pool_recycle_of_zero_is_refused_with_the_value_for_never() -> None:
+    with pytest.raises(SettingsError, match="-1 for never"):
+        load_settings(_env_file=None, db_pool_recycle_s=0)

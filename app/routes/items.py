@@ -96,6 +96,8 @@ async def _commit_then_invalidate(
 ) -> None:
     # Invalidate only once the change is visible to others: invalidating first would let a read
     # elsewhere (another worker, with a shared cache) re-cache the old row until the TTL ends.
+    # A read that fetched the old row before the commit can still put it back after this
+    # invalidation: that staleness is bounded by the cache TTL, not prevented.
     # The session dependency's own commit then finds nothing left to do.
     await session.commit()
     await cache.invalidate(item_id)

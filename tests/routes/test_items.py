@@ -137,3 +137,17 @@ async def test_the_cache_is_invalidated_only_after_the_change_is_committed(
     finally:
         cache.invalidate = invalidate
     assert seen_by_others == [2, None]  # the new price, then no row at all
+
+
+async def test_a_nul_character_is_refused_as_bad_input_not_a_database_outage(
+    client: httpx.AsyncClient,
+) -> None:
+    for body in (
+        {"name": "a\u0000b", "price": 1},
+        {"name": "ok", "description": "x\u0000", "price": 1},
+    ):
+        response = await client.post("/items", json=body)
+        assert response.status_code == 422, response.text
+    created = await create(client, "clean")
+    patched = await client.patch(f"/items/{created['id']}", json={"name": "nul\u0000"})
+    assert patched.status_code == 422
