@@ -98,65 +98,71 @@ async def update_metrics(resources: Resources) -> None:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[State]:
+    """Create every resource, and register its closing the moment it exists: a failure at any
+    later step of start-up then closes what was already made, and shutdown closes everything
+    in reverse order (the refresher, the jobs, the cache client, then the engine)."""
     settings: Settings = app.state.settings
     build: str = app.state.build
-    if settings.tracemalloc_frames and not tracemalloc.is_tracing():
-        tracemalloc.start(settings.tracemalloc_frames)
-    url = await asyncio.to_thread(database_url, settings)
-    engine = create_engine(
-        url,
-        build=build,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout_s=settings.db_pool_timeout_s,
-        pool_recycle_s=settings.db_pool_recycle_s,
-        pool_pre_ping=settings.db_pool_pre_ping,
-        statement_timeout_ms=settings.db_statement_timeout_ms,
-    )
-    registry = TaskRegistry(
-        max_running=settings.tasks_max_running,
-        max_kept=settings.tasks_max_kept,
-        shutdown_timeout_s=settings.tasks_shutdown_timeout_s,
-    )
-    cache, redis_client = create_cache(settings, build)
-    if isinstance(cache, RedisCache) and not await cache.reachable():
-        # a cache outage must not stop the service: it starts, and reads go to the database
-        logger.warning("Redis at LEAKPROOF_CACHE_URL does not answer; the item cache misses")
-    resources = Resources(
-        settings=settings,
-        build=build,
-        engine=engine,
-        sessionmaker=create_sessionmaker(engine),
-        cache=cache,
-        registry=registry,
-        export_slots=Slots(settings.export_max_running),
-        metrics=Metrics(),
-    )
-    refresher = None
-    if settings.metrics_refresh_s:
-        refresher = asyncio.create_task(
-            refresh_periodically(lambda: update_metrics(resources), settings.metrics_refresh_s),
-            name="metrics-refresh",
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.tracemalloc_frames and not tracemalloc.is_tracing():
+            tracemalloc.start(settings.tracemalloc_frames)
+            stack.callback(tracemalloc.stop)
+        url = await asyncio.to_thread(database_url, settings)
+        engine = create_engine(
+            url,
+            build=build,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout_s=settings.db_pool_timeout_s,
+            pool_recycle_s=settings.db_pool_recycle_s,
+            pool_pre_ping=settings.db_pool_pre_ping,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
         )
-    # Everything alive now (modules, routes, models, the resources) lives as long as the worker:
-    # frozen, the cyclic collector stops re-scanning it in every full collection, pauses that
-    # held every in-flight request (p99 5-7x p50 at saturation; 2-2.5x frozen). Objects made
-    # later are collected as before; unfreeze at shutdown so an app built in a test goes too.
-    gc.collect()
-    gc.freeze()
-    try:
-        yield {"resources": resources}
-    finally:
-        gc.unfreeze()
-        if refresher is not None:
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
-        await registry.shutdown()
-        await engine.dispose()
+        stack.push_async_callback(engine.dispose)
+        cache, redis_client = create_cache(settings, build)
         if redis_client is not None:
-            await redis_client.aclose()
-        logger.info("resources closed: jobs cancelled, engine disposed, cache client closed")
+            stack.push_async_callback(redis_client.aclose)
+        if isinstance(cache, RedisCache) and not await cache.reachable():
+            # a cache outage must not stop the service: it starts, and reads go to the database
+            logger.warning("Redis at LEAKPROOF_CACHE_URL does not answer; the item cache misses")
+        registry = TaskRegistry(
+            max_running=settings.tasks_max_running,
+            max_kept=settings.tasks_max_kept,
+            shutdown_timeout_s=settings.tasks_shutdown_timeout_s,
+        )
+        stack.push_async_callback(registry.shutdown)
+        resources = Resources(
+            settings=settings,
+            build=build,
+            engine=engine,
+            sessionmaker=create_sessionmaker(engine),
+            cache=cache,
+            registry=registry,
+            export_slots=Slots(settings.export_max_running),
+            metrics=Metrics(),
+        )
+        if settings.metrics_refresh_s:
+            refresher = asyncio.create_task(
+                refresh_periodically(lambda: update_metrics(resources), settings.metrics_refresh_s),
+                name="metrics-refresh",
+            )
+            stack.push_async_callback(_cancel_and_wait, refresher)
+        # Everything alive now (modules, routes, models, the resources) lives as long as the
+        # worker: frozen, the cyclic collector stops re-scanning it in every full collection,
+        # pauses that held every in-flight request (p99 5-7x p50 at saturation; 2-2.5x frozen).
+        # Objects made later are collected as before; unfrozen at shutdown so an app built in a
+        # test goes too.
+        gc.collect()
+        gc.freeze()
+        stack.callback(gc.unfreeze)
+        yield {"resources": resources}
+    logger.info("resources closed: jobs cancelled, engine disposed, cache client closed")
+
+
+async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def get_resources(request: Request) -> Resources:

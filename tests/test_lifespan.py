@@ -1,0 +1,35 @@
+"""The lifespan closes what it made, also when start-up fails half way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from asgi_lifespan import LifespanManager
+
+from app import lifespan
+from app.main import create_app
+from tests.conftest import SettingsFactory
+
+
+async def test_a_start_up_that_fails_late_closes_the_engine_it_already_made(
+    make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: dict[str, Any] = {}
+    real_create_engine = getattr(lifespan, "create_engine")  # noqa: B009 - the name patched below
+
+    def recording_create_engine(*args: Any, **kwargs: Any) -> Any:
+        made["engine"] = real_create_engine(*args, **kwargs)
+        made["pool"] = made["engine"].pool
+        return made["engine"]
+
+    def broken_metrics() -> None:
+        raise RuntimeError("metrics could not start")
+
+    monkeypatch.setattr(lifespan, "create_engine", recording_create_engine)
+    monkeypatch.setattr(lifespan, "Metrics", broken_metrics)
+    app = create_app(make_settings())
+    with pytest.raises(RuntimeError, match="metrics could not start"):
+        async with LifespanManager(app):
+            pass
+    assert made["engine"].pool is not made["pool"]  # dispose() replaced the pool: it was closed
