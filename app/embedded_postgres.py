@@ -4,7 +4,7 @@ Used when no database URL is configured. The wheel starts the server on a unix s
 between processes that ask for the same data folder, and stops it from ``atexit`` when the last
 of them exits. Two things make that fragile, and this module handles both:
 - a process killed by a signal never runs ``atexit``: callers install ``exit_on_signals`` so that
-  SIGTERM/SIGINT end the process normally;
+  SIGTERM and SIGHUP end the process normally (SIGINT already does, as KeyboardInterrupt);
 - a crashed process stays in the wheel's list of handle holders, so the server would never be
   stopped again: dead pids are pruned before attaching.
 """

@@ -12,9 +12,9 @@ The id lives in a context variable for the request; app/logs.py puts it on every
 
 The body limit has two halves. A declared Content-Length above the limit is refused here with
 413, before routing, before a byte of the body is read and before any connection is taken. A
-chunked body (no length declared) is counted as it arrives by FastAPI's own limit
-(``FastAPI(max_body_size=...)``, see app/main.py) and refused as soon as it passes the limit;
-the server reads it in bounded pieces (uvicorn pauses the socket above 64 KiB buffered).
+chunked body (no length declared) is counted here as it arrives (``counting_receive``) and
+refused as soon as it passes the limit; the server reads it in bounded pieces (uvicorn pauses
+the socket above 64 KiB buffered).
 """
 
 from __future__ import annotations
