@@ -7,6 +7,7 @@ Retry-After, reached within the pool and statement timeouts rather than a hang.
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 from fastapi import FastAPI, Request, status
@@ -17,6 +18,7 @@ from sqlalchemy import exc as sa_exc
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_S = "2"
+CONNECTION_ERRORS = (ConnectionError, TimeoutError, FileNotFoundError, socket.gaierror)
 
 
 class ErrorDetail(BaseModel):
@@ -75,10 +77,15 @@ async def database_error(request: Request, error: Exception) -> JSONResponse:
 
 
 async def connection_refused(request: Request, error: Exception) -> JSONResponse:
-    # any OSError lands here, not only the database's: keep the traceback so a bug elsewhere
-    # is not mistaken for an outage
+    # Any OSError lands here, not only the database's. What an outage raises (refused, reset,
+    # timed out, a unix socket that is gone, a name that does not resolve) is one line; anything
+    # else keeps its traceback, so a bug elsewhere is not mistaken for an outage.
+    outage = isinstance(error, CONNECTION_ERRORS)
     logger.warning(
-        "database unreachable on %s: %s", request.url.path, type(error).__name__, exc_info=error
+        "database unreachable on %s: %s",
+        request.url.path,
+        type(error).__name__,
+        exc_info=None if outage else error,
     )
     return _unavailable(f"the database is unreachable ({type(error).__name__}); retry shortly")
 
