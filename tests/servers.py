@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -13,6 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from app import embedded_postgres
+
 LEAKPROOF = [sys.executable, "-m", "app.cli"]
 
 
@@ -21,6 +25,7 @@ class Server:
     process: subprocess.Popen[bytes]
     url: str
     log: Path
+    data_dir: Path
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -28,6 +33,26 @@ class Server:
     def stop(self, signum: int, timeout_s: float = 30) -> int:
         self.process.send_signal(signum)
         return self.process.wait(timeout=timeout_s)
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: killing the launcher alone would orphan the
+        gunicorn it started."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        stop_postgres(self.data_dir)  # killed, the launcher never ran the atexit that stops it
+
+
+# what serve() started in the running test; the conftest kills what is still up after it, so a
+# failing assertion never leaves a server (and its database) running
+started: list[Server] = []
+
+
+def kill_leftovers() -> None:
+    while started:
+        server = started.pop()
+        if server.process.poll() is None:
+            server.kill()
 
 
 def free_port() -> int:
@@ -50,8 +75,11 @@ def serve(data_dir: Path, *args: str, settings: Mapping[str, str] | None = None)
             env=environment,
             stdout=sink,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so kill() reaches its children
         )
-    return Server(process, f"http://127.0.0.1:{port}", log)
+    server = Server(process, f"http://127.0.0.1:{port}", log, data_dir)
+    started.append(server)
+    return server
 
 
 def wait_ready(server: Server, timeout_s: float = 60) -> None:
@@ -67,8 +95,7 @@ def wait_ready(server: Server, timeout_s: float = 60) -> None:
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    server.process.kill()
-    server.process.wait()
+    server.kill()
     raise AssertionError(f"server not ready within {timeout_s}s:\n{server.output()}")
 
 
@@ -90,3 +117,9 @@ def wait_stopped(data_dir: Path, timeout_s: float = 10) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def stop_postgres(data_dir: Path) -> None:
+    """Stop the embedded PostgreSQL on this data folder, if one is running."""
+    if postgres_running(data_dir):
+        embedded_postgres.stop(data_dir)

