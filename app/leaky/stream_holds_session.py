@@ -23,20 +23,18 @@ response is sent). Only ``format=ndjson``: csv is served by the fixed route.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query
 from sqlalchemy import select
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncResult, AsyncSession
 
 from app.db import get_session
 from app.leaky.seams import Scenario, add_route_in_front
 from app.lifespan import ResourcesDep
 from app.models import Item
-from app.routes.export import CSV_COLUMNS, MEDIA_TYPES, ExportFormat
+from app.routes.export import CSV_COLUMNS, MEDIA_TYPES, ExportFormat, ndjson_batch
 from app.streaming import ClosingStreamingResponse
 
 ID = "stream-holds-session"
@@ -47,22 +45,7 @@ RequestSession = Annotated[AsyncSession, Depends(get_session)]  # the default sc
 
 async def ndjson_lines(result: AsyncResult[tuple[object, ...]]) -> AsyncGenerator[bytes, None]:
     async for partition in result.partitions():
-        yield ("\n".join(_line(row) for row in partition) + "\n").encode()
-
-
-def _line(row: Row[tuple[object, ...]]) -> str:
-    values = row._mapping
-    return json.dumps(
-        {
-            "id": values["id"],
-            "name": values["name"],
-            "description": values["description"],
-            "price": values["price"],
-            "created_at": values["created_at"].isoformat(),
-            "updated_at": values["updated_at"].isoformat(),
-        },
-        separators=(",", ":"),
-    )
+        yield ndjson_batch(partition)
 
 
 async def export_items(

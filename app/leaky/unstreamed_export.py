@@ -20,7 +20,6 @@ and ``app/routes/export.py:csv_rows`` (COPY through a bounded queue), sent by
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import FastAPI, Query, Response
@@ -30,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.leaky.seams import Scenario, add_route_in_front
 from app.lifespan import ResourcesDep
 from app.models import Item
-from app.routes.export import CSV_COLUMNS, CSV_COPY_QUERY, MEDIA_TYPES, ExportFormat
+from app.routes.export import CSV_COLUMNS, CSV_COPY_QUERY, MEDIA_TYPES, ExportFormat, ndjson_batch
 
 ID = "unstreamed-export"
 PRECEDENCE = 1
@@ -40,21 +39,7 @@ async def ndjson_body(engine: AsyncEngine) -> bytes:
     columns = [getattr(Item, column) for column in CSV_COLUMNS]
     async with engine.connect() as connection:
         rows = (await connection.execute(select(*columns).order_by(Item.id))).all()
-    lines = [
-        json.dumps(
-            {
-                "id": row.id,
-                "name": row.name,
-                "description": row.description,
-                "price": row.price,
-                "created_at": row.created_at.isoformat(),
-                "updated_at": row.updated_at.isoformat(),
-            },
-            separators=(",", ":"),
-        )
-        for row in rows
-    ]
-    return ("\n".join(lines) + "\n").encode() if lines else b""
+    return ndjson_batch(rows)
 
 
 async def csv_body(engine: AsyncEngine) -> bytes:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from contextlib import suppress
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy import select, text
+from sqlalchemy import Row, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.errors import documented
@@ -51,21 +51,26 @@ async def ndjson_rows(engine: AsyncEngine, batch_rows: int) -> AsyncGenerator[by
             select(*columns).order_by(Item.id).execution_options(yield_per=batch_rows)
         )
         async for partition in result.partitions():
-            lines = [
-                json.dumps(
-                    {
-                        "id": row.id,
-                        "name": row.name,
-                        "description": row.description,
-                        "price": row.price,
-                        "created_at": row.created_at.isoformat(),
-                        "updated_at": row.updated_at.isoformat(),
-                    },
-                    separators=(",", ":"),
-                )
-                for row in partition
-            ]
-            yield ("\n".join(lines) + "\n").encode()
+            yield ndjson_batch(partition)
+
+
+def ndjson_batch(rows: Iterable[Row[Any]]) -> bytes:
+    """Item rows (the CSV_COLUMNS), one compact JSON object a line; nothing for no rows."""
+    lines = [
+        json.dumps(
+            {
+                "id": row.id,
+                "name": row.name,
+                "description": row.description,
+                "price": row.price,
+                "created_at": row.created_at.isoformat(),
+                "updated_at": row.updated_at.isoformat(),
+            },
+            separators=(",", ":"),
+        )
+        for row in rows
+    ]
+    return ("\n".join(lines) + "\n").encode() if lines else b""
 
 
 async def csv_rows(engine: AsyncEngine, timeout_s: float) -> AsyncGenerator[bytes, None]:
