@@ -26,7 +26,8 @@ COPY alembic.ini gunicorn.conf.py ./
 COPY alembic ./alembic
 COPY app ./app
 COPY load ./load
-RUN uv sync --frozen --no-dev --no-default-groups
+RUN uv sync --frozen --no-dev --no-default-groups \
+    && .venv/bin/python -m compileall -q app load alembic
 
 # ---- lab: the build plus locust, for the compose file's load generator ----------------------
 FROM build AS lab

