@@ -1,7 +1,9 @@
 """Failures a client can act on become 4xx/5xx answers with a useful detail, never a traceback.
 
 The database being away or saturated is the client's cue to retry, so it is a 503 with
-Retry-After, reached within the pool and statement timeouts rather than a hang.
+Retry-After, reached within the pool and statement timeouts rather than a hang. Errors come
+wrapped by SQLAlchemy (sessions) or straight from asyncpg (``app.db.fetch_row``); both get the
+same answers.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import logging
 import socket
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -19,6 +22,10 @@ logger = logging.getLogger(__name__)
 
 RETRY_AFTER_S = "2"
 CONNECTION_ERRORS = (ConnectionError, TimeoutError, FileNotFoundError, socket.gaierror)
+# SQLSTATE classes of a statement's own fault: data (22), integrity (23), syntax or access (42),
+# which SQLAlchemy raises as DataError, IntegrityError and ProgrammingError. Every other class
+# (connection 08, resources 53, operator intervention 57 ...) means the database is unavailable.
+STATEMENT_FAULT_CLASSES = ("22", "23", "42")
 
 
 class ErrorDetail(BaseModel):
@@ -57,15 +64,22 @@ def _reason(error: Exception) -> str:
     return type(original.__cause__ or original).__name__
 
 
+def _statement_fault(error: Exception) -> bool:
+    """A bug or an unexpected constraint, as opposed to the database being away or busy."""
+    if isinstance(error, sa_exc.DBAPIError):
+        return not error.connection_invalidated and isinstance(
+            error, sa_exc.ProgrammingError | sa_exc.IntegrityError | sa_exc.DataError
+        )
+    return isinstance(error, asyncpg.PostgresError) and str(error.sqlstate).startswith(
+        STATEMENT_FAULT_CLASSES
+    )
+
+
 async def database_error(request: Request, error: Exception) -> JSONResponse:
     reason = _reason(error)
     if "QueryCanceled" in reason or "Timeout" in reason:
         return _unavailable("the database took too long to answer; retry shortly")
-    if (
-        isinstance(error, sa_exc.DBAPIError)
-        and not error.connection_invalidated
-        and (isinstance(error, sa_exc.ProgrammingError | sa_exc.IntegrityError | sa_exc.DataError))
-    ):
+    if _statement_fault(error):
         # a bug or an unexpected constraint: log it whole, tell the client only that it failed
         logger.error("database error on %s %s", request.method, request.url.path, exc_info=error)
         return JSONResponse(
@@ -111,4 +125,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected)
     app.add_exception_handler(sa_exc.TimeoutError, pool_timeout)
     app.add_exception_handler(sa_exc.DBAPIError, database_error)
+    # the driver's own, from the hot read path: server errors, a connection that is gone, and
+    # the protocol state errors a connection ended by the server can show mid-statement
+    app.add_exception_handler(asyncpg.PostgresError, database_error)
+    app.add_exception_handler(asyncpg.InterfaceError, database_error)
+    app.add_exception_handler(asyncpg.InternalClientError, database_error)
     app.add_exception_handler(OSError, connection_refused)

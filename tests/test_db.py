@@ -1,5 +1,6 @@
-"""The engine's pool serves waiters first come, first served, and the read path holds no
-transaction and no connection after it returns. On the real PostgreSQL."""
+"""The engine's pool serves waiters first come, first served, and the driver-level read path
+holds no transaction and no connection after it returns, and never pools a connection in an
+unknown state. On the real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import pytest
 from asyncpg.transaction import Transaction
+from sqlalchemy import Integer, bindparam, select, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from app.db import create_engine, fetch_one
+from app.db import DriverQuery, create_engine, fetch_row
+from app.models import Item
+from tests.database import asyncpg_dsn
 
 
 def one_connection_engine(url: str, *, pool_timeout_s: float = 5.0) -> AsyncEngine:
@@ -122,9 +126,7 @@ async def test_a_waiter_that_times_out_gets_the_pool_timeout_and_nothing_is_lost
         with pytest.raises(sa_exc.TimeoutError):
             await engine.connect()
         await holder.close()
-        row = await fetch_one(engine, text("SELECT 42"), {})
-        assert row is not None
-        assert row[0] == 42
+        assert await backend_pid(engine) > 0
         assert checked_out(engine) == 0
     finally:
         await engine.dispose()
@@ -144,10 +146,41 @@ async def test_a_cancelled_waiter_passes_its_connection_on(engine: AsyncEngine) 
     assert checked_out(engine) == 0
 
 
-async def test_fetch_one_sends_no_begin_and_returns_the_connection_reset(
+SELECT_PID = DriverQuery("SELECT pg_backend_pid()", ())
+
+
+async def backend_pid(engine: AsyncEngine) -> int:
+    """The server process behind the pool's connection: a new one means a new connection."""
+    row = await fetch_row(engine, SELECT_PID, {})
+    assert row is not None
+    return int(row[0])
+
+
+async def test_a_compiled_query_passes_its_arguments_in_the_statement_s_order(
+    engine: AsyncEngine,
+) -> None:
+    query = DriverQuery.compile(
+        select(bindparam("low", type_=Integer) - bindparam("high", type_=Integer))
+    )
+    assert query.parameter_names == ("low", "high")
+    assert "$1" in query.sql
+    assert "$2" in query.sql
+    row = await fetch_row(engine, query, {"high": 2, "low": 1})
+    assert row is not None
+    assert row[0] == -1  # 1 - 2; swapped, it would be 2 - 1
+
+
+def test_the_item_read_is_compiled_from_the_model() -> None:
+    from app.routes.items import ITEM_BY_ID
+
+    assert ITEM_BY_ID.parameter_names == ("item_id",)
+    assert all(column.name in ITEM_BY_ID.sql for column in Item.__table__.columns)
+
+
+async def test_fetch_row_sends_no_begin_and_returns_the_connection_reset(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await fetch_one(engine, text("SELECT 1"), {})  # first connect: the dialect's own queries
+    await backend_pid(engine)  # first connect: the dialect's own queries
     begins: list[object] = []
     start = Transaction.start
 
@@ -156,8 +189,7 @@ async def test_fetch_one_sends_no_begin_and_returns_the_connection_reset(
         await start(self)
 
     monkeypatch.setattr(Transaction, "start", counting_start)
-    row = await fetch_one(engine, text("SELECT 1"), {})
-    assert row is not None
+    await backend_pid(engine)
     assert begins == []
     assert checked_out(engine) == 0
     async with engine.connect() as connection:  # the same pooled connection, back to normal
@@ -166,11 +198,38 @@ async def test_fetch_one_sends_no_begin_and_returns_the_connection_reset(
     assert len(begins) == 1
 
 
-async def test_fetch_one_gives_the_connection_back_when_the_statement_fails(
+async def test_a_failed_statement_gives_its_connection_back_for_reuse(engine: AsyncEngine) -> None:
+    before = await backend_pid(engine)
+    with pytest.raises(asyncpg.UndefinedColumnError):
+        await fetch_row(engine, DriverQuery("SELECT no_such_column FROM items", ()), {})
+    assert checked_out(engine) == 0
+    assert await backend_pid(engine) == before  # PostgreSQL answered: the connection is sound
+
+
+async def test_a_connection_the_server_ended_is_replaced_not_pooled_again(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    ended = await backend_pid(engine)
+    admin = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await admin.execute("SELECT pg_terminate_backend($1)", ended)
+    finally:
+        await admin.close()
+    # "connection is closed", or a protocol state error when the end arrives mid-statement
+    with pytest.raises((asyncpg.InterfaceError, asyncpg.InternalClientError)):
+        await backend_pid(engine)
+    assert checked_out(engine) == 0
+    assert await backend_pid(engine) != ended  # the pool opened a new one
+
+
+async def test_an_interrupted_statement_does_not_put_its_connection_back(
     engine: AsyncEngine,
 ) -> None:
-    with pytest.raises(sa_exc.ProgrammingError):
-        await fetch_one(engine, text("SELECT no_such_column FROM items"), {})
+    interrupted = await backend_pid(engine)
+    sleeper = asyncio.create_task(fetch_row(engine, DriverQuery("SELECT pg_sleep(10)", ()), {}))
+    await asyncio.sleep(0.2)
+    sleeper.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sleeper
     assert checked_out(engine) == 0
-    row = await fetch_one(engine, text("SELECT 1"), {})
-    assert row is not None
+    assert await backend_pid(engine) != interrupted

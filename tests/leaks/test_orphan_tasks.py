@@ -8,6 +8,7 @@ dropped from the registry: the count returns to the baseline.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
@@ -22,17 +23,21 @@ JOB_TIMEOUT_S = 20
 REASON = "the twin's job tasks never end and are never cancelled"
 
 
-async def run_job(client: httpx.AsyncClient) -> None:
-    started = await client.post("/jobs", json={"kind": "items-summary"})
-    assert started.status_code == 202, started.text
-    job_id = started.json()["id"]
+async def finished(client: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
     async with asyncio.timeout(JOB_TIMEOUT_S):  # generous: a shared CI machine can be slow
         while True:
-            job = (await client.get(f"/jobs/{job_id}")).json()
+            job: dict[str, Any] = (await client.get(f"/jobs/{job_id}")).json()
             if job["state"] != "running":
                 break
             await asyncio.sleep(0.01)
     assert job["state"] == "succeeded", job
+    return job
+
+
+async def run_job(client: httpx.AsyncClient) -> None:
+    started = await client.post("/jobs", json={"kind": "items-summary"})
+    assert started.status_code == 202, started.text
+    await finished(client, started.json()["id"])
 
 
 @pytest.mark.parametrize("build", builds(REASON))
@@ -52,9 +57,8 @@ async def test_jobs_do_not_leak_tasks_when_they_finish(
 
 async def test_twin_job_reads_back_with_the_fixed_shape(start_build: Start) -> None:
     async with start_build("leaky", ID) as running:
-        started = (await running.client.post("/jobs")).json()
-        await run_job(running.client)
-        read = (await running.client.get(f"/jobs/{started['id']}")).json()
+        started = (await running.client.post("/jobs")).json()  # no body: the default kind
+        read = await finished(running.client, started["id"])
         missing = await running.client.get(f"/jobs/{'0' * 32}")
     assert set(read) == {"id", "name", "state", "result", "error", "started_at", "finished_at"}
     assert read["result"]["count"] == 0

@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import asyncpg
 import httpx
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from app.db import application_name
+from app.main import BUILD, create_app
 from app.settings import Settings
+from tests.conftest import SettingsFactory
 from tests.database import asyncpg_dsn
 
 
@@ -151,3 +158,55 @@ async def test_a_nul_character_is_refused_as_bad_input_not_a_database_outage(
     created = await create(client, "clean")
     patched = await client.patch(f"/items/{created['id']}", json={"name": "nul\u0000"})
     assert patched.status_code == 422
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An app of the test's own settings, running; no connection may be left checked out."""
+    application = create_app(settings)
+    async with LifespanManager(application) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+        assert manager._state["resources"].engine.pool.checkedout() == 0
+
+
+async def test_a_read_held_past_the_statement_timeout_is_a_503_to_retry(
+    make_settings: SettingsFactory, database_url: str
+) -> None:
+    locker = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        async with serving(make_settings(db_statement_timeout_ms=300)) as client:
+            async with locker.transaction():
+                await locker.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+                held = await client.get("/items/424242")
+            after = await client.get("/items/424242")
+    finally:
+        await locker.close()
+    assert held.status_code == 503
+    assert "took too long" in held.json()["detail"]
+    assert held.headers["retry-after"]
+    assert after.status_code == 404
+
+
+async def test_a_read_on_a_connection_the_server_ended_is_a_503_and_the_next_is_served(
+    make_settings: SettingsFactory, database_url: str
+) -> None:
+    # one connection and no pre-ping: a dead connection pooled again would fail every read
+    async with serving(make_settings(db_pool_size=1, db_max_overflow=0)) as client:
+        assert (await client.get("/items/424242")).status_code == 404
+        admin = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            ended = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = $1",
+                application_name(BUILD),
+            )
+        finally:
+            await admin.close()
+        lost = await client.get("/items/424242")
+        after = await client.get("/items/424242")
+    assert ended == 1
+    assert lost.status_code == 503
+    assert "database is unavailable" in lost.json()["detail"]
+    assert after.status_code == 404
