@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Request
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
@@ -193,13 +194,6 @@ class DriverQuery:
         return tuple(params[name] for name in self.parameter_names)
 
 
-def _answered_by_the_server(error: BaseException) -> bool:
-    # PostgresConnectionError (SQLSTATE class 08) is one of PostgresError's own subclasses
-    return isinstance(error, asyncpg.PostgresError) and not isinstance(
-        error, asyncpg.PostgresConnectionError
-    )
-
-
 async def fetch_row(
     engine: AsyncEngine, query: DriverQuery, params: Mapping[str, Any]
 ) -> asyncpg.Record | None:
@@ -211,17 +205,29 @@ async def fetch_row(
     No transaction: asyncpg sends no BEGIN outside one, and the pool's reset finds none to roll
     back. Errors stay the driver's (app/errors.py answers them like SQLAlchemy's). A connection
     goes back to the pool only in a state the driver knows: when PostgreSQL answered, even with
-    an error. When it was lost, or the statement was interrupted (a cancelled request), it is
-    invalidated, as SQLAlchemy does for a disconnect, and the pool opens a new one when needed.
+    an error. One whose statement was interrupted (a cancelled request) is invalidated; a lost
+    one invalidates the pool's older connections too, as SQLAlchemy does for a disconnect.
     """
-    pooled = await engine.raw_connection()
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    try:
+        pooled = await engine.raw_connection()
+    except dbapi_error as error:
+        # a new connection that could not be made (the server is starting or shutting down):
+        # wrapped as engine.connect() wraps it, so the client gets the same 503
+        raise sa_exc.DBAPIError.instance(None, None, error, dbapi_error) from error
     try:
         driver: asyncpg.Connection = pooled.driver_connection
         try:
             return await driver.fetchrow(query.sql, *query.arguments(params))
         except BaseException as error:
-            if not _answered_by_the_server(error) or driver.is_closed():
-                await greenlet_spawn(pooled.invalidate, error)
+            if driver.is_closed() or isinstance(error, asyncpg.PostgresConnectionError):
+                # Lost. As SQLAlchemy does on a disconnect, every connection opened before now
+                # is retired at its next checkout (a restarted server ended them all), so the
+                # restart costs one failed request, not one per pooled connection. (Pool._invalidate
+                # is the call SQLAlchemy's Connection makes there; no public one does the same.)
+                await greenlet_spawn(engine.pool._invalidate, pooled, error)
+            elif not isinstance(error, asyncpg.PostgresError):
+                await greenlet_spawn(pooled.invalidate, error)  # interrupted mid-statement
             raise
     finally:
         await greenlet_spawn(pooled.close)

@@ -13,6 +13,7 @@ import pytest
 from asyncpg.transaction import Transaction
 from sqlalchemy import Integer, bindparam, select, text
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
@@ -220,6 +221,51 @@ async def test_a_connection_the_server_ended_is_replaced_not_pooled_again(
         await backend_pid(engine)
     assert checked_out(engine) == 0
     assert await backend_pid(engine) != ended  # the pool opened a new one
+
+
+async def test_one_lost_connection_retires_the_others_the_server_ended_with_it(
+    database_url: str,
+) -> None:
+    engine = create_engine(
+        database_url, build="test-lost", pool_size=3, max_overflow=0, pool_timeout_s=5,
+        pool_recycle_s=-1, pool_pre_ping=False, statement_timeout_ms=0,
+    )  # fmt: skip
+    try:
+        # three connections in the pool, all opened before the "restart"
+        sleep = DriverQuery("SELECT pg_sleep(0.05)", ())
+        await asyncio.gather(*(fetch_row(engine, sleep, {}) for _ in range(3)))
+        admin = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            ended = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name LIKE 'leakproof-test-lost:%'"
+            )
+        finally:
+            await admin.close()
+        assert ended == 3
+        with pytest.raises((asyncpg.InterfaceError, asyncpg.InternalClientError)):
+            await backend_pid(engine)
+        # the two other dead connections are never handed out again
+        for _ in range(4):
+            assert await backend_pid(engine) > 0
+        assert checked_out(engine) == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_a_connection_that_cannot_be_made_raises_sqlalchemy_s_error(
+    database_url: str,
+) -> None:
+    # as engine.connect() raises it, so app/errors.py answers it the same way
+    missing = make_url(database_url).set(database="leakproof_no_such_database")
+    engine = one_connection_engine(missing.render_as_string(hide_password=False))
+    try:
+        with pytest.raises(sa_exc.DBAPIError) as raised:
+            await backend_pid(engine)
+        assert isinstance(raised.value.orig, engine.dialect.loaded_dbapi.Error)
+        assert checked_out(engine) == 0
+    finally:
+        await engine.dispose()
 
 
 async def test_an_interrupted_statement_does_not_put_its_connection_back(
