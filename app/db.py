@@ -14,7 +14,7 @@ import logging
 import os
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import asyncpg
@@ -173,25 +173,50 @@ EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 ASYNCPG_DIALECT: Dialect = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 
 
+class ConnectionLost(Exception):
+    """The database connection went away during a statement: the server ended it, restarted or
+    became unreachable. The driver's own error is the cause. A client should retry; any other
+    driver error (a misuse such as a wrong number of arguments) is a bug and stays itself."""
+
+
 @dataclass(frozen=True)
 class DriverQuery:
     """A Core statement compiled once, at import, into the SQL that asyncpg takes ($1, $2 ...).
 
     The statement stays written against the models (a renamed column fails at import, not in
-    production); only the per-request compilation and result processing are skipped.
+    production); only the per-request compilation and result processing are skipped. Values go
+    to asyncpg as they are, and rows come back as asyncpg decodes them: a column type's own
+    Python-side processing (a TypeDecorator) does not run, so keep such columns on the session.
     """
 
     sql: str
     parameter_names: tuple[str, ...]
+    # values the statement itself carries (a literal in a WHERE, a LIMIT), by parameter name
+    values: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def compile(cls, statement: ClauseElement) -> DriverQuery:
         compiled = statement.compile(dialect=ASYNCPG_DIALECT)
         assert isinstance(compiled, SQLCompiler)  # a statement, never DDL
-        return cls(str(compiled), tuple(compiled.positiontup or ()))
+        if compiled.post_compile_params or compiled.literal_execute_params:
+            # an IN list is rendered per call from its length; a query compiled once cannot
+            raise ValueError(
+                "an expanding (IN) or literal_execute parameter cannot be compiled once; "
+                "compare with = ANY(...) and pass a list instead"
+            )
+        values = {
+            name: bind.effective_value
+            for name, bind in compiled.binds.items()
+            if not bind.required and name in (compiled.positiontup or ())
+        }
+        return cls(str(compiled), tuple(compiled.positiontup or ()), values)
 
     def arguments(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(params[name] for name in self.parameter_names)
+        merged = {**self.values, **params}
+        missing = [name for name in self.parameter_names if name not in merged]
+        if missing:
+            raise KeyError(f"no value for the query's parameters {missing}")
+        return tuple(merged[name] for name in self.parameter_names)
 
 
 async def fetch_row(
@@ -226,6 +251,8 @@ async def fetch_row(
                 # restart costs one failed request, not one per pooled connection. (Pool._invalidate
                 # is the call SQLAlchemy's Connection makes there; no public one does the same.)
                 await greenlet_spawn(engine.pool._invalidate, pooled, error)
+                if isinstance(error, Exception):
+                    raise ConnectionLost(type(error).__name__) from error
             elif not isinstance(error, asyncpg.PostgresError):
                 await greenlet_spawn(pooled.invalidate, error)  # interrupted mid-statement
             raise

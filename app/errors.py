@@ -2,8 +2,8 @@
 
 The database being away or saturated is the client's cue to retry, so it is a 503 with
 Retry-After, reached within the pool and statement timeouts rather than a hang. Errors come
-wrapped by SQLAlchemy (sessions) or straight from asyncpg (``app.db.fetch_row``); both get the
-same answers.
+wrapped by SQLAlchemy (sessions) or from the driver (``app.db.fetch_row``: asyncpg's own, or
+``ConnectionLost``); both are classified the same way, by SQLSTATE.
 """
 
 from __future__ import annotations
@@ -18,13 +18,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import exc as sa_exc
 
+from app.db import ConnectionLost
+
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_S = "2"
 CONNECTION_ERRORS = (ConnectionError, TimeoutError, FileNotFoundError, socket.gaierror)
-# SQLSTATE classes of a statement's own fault: data (22), integrity (23), syntax or access (42),
-# which SQLAlchemy raises as DataError, IntegrityError and ProgrammingError. Every other class
-# (connection 08, resources 53, operator intervention 57 ...) means the database is unavailable.
+# SQLSTATE classes of a statement's own fault: data (22), integrity (23), syntax or access (42).
+# Every other class (connection 08, resources 53, operator intervention 57 ...) means the
+# database is unavailable. Classified by SQLSTATE on both paths: SQLAlchemy's asyncpg adapter
+# raises class 22 as its generic Error, not as DataError.
 STATEMENT_FAULT_CLASSES = ("22", "23", "42")
 
 
@@ -64,14 +67,19 @@ def _reason(error: Exception) -> str:
     return type(original.__cause__ or original).__name__
 
 
+def _sqlstate(error: Exception) -> str:
+    original = getattr(error, "orig", None) or error
+    return str(getattr(original, "sqlstate", None) or "")
+
+
 def _statement_fault(error: Exception) -> bool:
     """A bug or an unexpected constraint, as opposed to the database being away or busy."""
-    if isinstance(error, sa_exc.DBAPIError):
-        return not error.connection_invalidated and isinstance(
-            error, sa_exc.ProgrammingError | sa_exc.IntegrityError | sa_exc.DataError
-        )
-    return isinstance(error, asyncpg.PostgresError) and str(error.sqlstate).startswith(
-        STATEMENT_FAULT_CLASSES
+    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+        return False
+    # InterfaceError on a connection that is still there: the driver was misused
+    return _sqlstate(error).startswith(STATEMENT_FAULT_CLASSES) or isinstance(
+        error,
+        sa_exc.ProgrammingError | sa_exc.IntegrityError | sa_exc.DataError | sa_exc.InterfaceError,
     )
 
 
@@ -83,7 +91,7 @@ async def database_error(request: Request, error: Exception) -> JSONResponse:
         # a bug or an unexpected constraint: log it whole, tell the client only that it failed
         logger.error("database error on %s %s", request.method, request.url.path, exc_info=error)
         return JSONResponse(
-            {"detail": "the request could not be stored"},
+            {"detail": "the database could not carry out the request"},
             status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
     logger.warning("database unavailable on %s: %s", request.url.path, reason)
@@ -125,9 +133,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected)
     app.add_exception_handler(sa_exc.TimeoutError, pool_timeout)
     app.add_exception_handler(sa_exc.DBAPIError, database_error)
-    # the driver's own, from the hot read path: server errors, a connection that is gone, and
-    # the protocol state errors a connection ended by the server can show mid-statement
+    # the hot read path's: PostgreSQL's own errors, and a connection lost mid-statement; the
+    # driver's other errors are bugs, answered by `unexpected` with their traceback
     app.add_exception_handler(asyncpg.PostgresError, database_error)
-    app.add_exception_handler(asyncpg.InterfaceError, database_error)
-    app.add_exception_handler(asyncpg.InternalClientError, database_error)
+    app.add_exception_handler(ConnectionLost, database_error)
     app.add_exception_handler(OSError, connection_refused)

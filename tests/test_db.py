@@ -11,13 +11,13 @@ from typing import Any
 import asyncpg
 import pytest
 from asyncpg.transaction import Transaction
-from sqlalchemy import Integer, bindparam, select, text
+from sqlalchemy import Integer, bindparam, literal, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from app.db import DriverQuery, create_engine, fetch_row
+from app.db import ConnectionLost, DriverQuery, create_engine, fetch_row
 from app.models import Item
 from tests.database import asyncpg_dsn
 
@@ -171,6 +171,25 @@ async def test_a_compiled_query_passes_its_arguments_in_the_statement_s_order(
     assert row[0] == -1  # 1 - 2; swapped, it would be 2 - 1
 
 
+async def test_a_compiled_query_keeps_the_values_the_statement_carries(
+    engine: AsyncEngine,
+) -> None:
+    query = DriverQuery.compile(
+        select(bindparam("id", type_=Integer) + 100).where(literal(1) == 1).limit(5)
+    )
+    assert query.parameter_names[0] == "id"
+    row = await fetch_row(engine, query, {"id": 1})
+    assert row is not None
+    assert row[0] == 101
+    with pytest.raises(KeyError, match="'id'"):
+        query.arguments({})
+
+
+def test_a_query_that_must_be_rendered_per_call_is_refused_at_compile_time() -> None:
+    with pytest.raises(ValueError, match="ANY"):
+        DriverQuery.compile(select(Item.id).where(Item.id.in_([1, 2])))
+
+
 def test_the_item_read_is_compiled_from_the_model() -> None:
     from app.routes.items import ITEM_BY_ID
 
@@ -207,6 +226,13 @@ async def test_a_failed_statement_gives_its_connection_back_for_reuse(engine: As
     assert await backend_pid(engine) == before  # PostgreSQL answered: the connection is sound
 
 
+async def test_a_misused_driver_is_a_bug_not_a_lost_connection(engine: AsyncEngine) -> None:
+    with pytest.raises(asyncpg.InterfaceError, match="expects 1 argument"):
+        await fetch_row(engine, DriverQuery("SELECT $1::int", ()), {})
+    assert checked_out(engine) == 0
+    assert await backend_pid(engine) > 0
+
+
 async def test_a_connection_the_server_ended_is_replaced_not_pooled_again(
     engine: AsyncEngine, database_url: str
 ) -> None:
@@ -216,8 +242,9 @@ async def test_a_connection_the_server_ended_is_replaced_not_pooled_again(
         await admin.execute("SELECT pg_terminate_backend($1)", ended)
     finally:
         await admin.close()
-    # "connection is closed", or a protocol state error when the end arrives mid-statement
-    with pytest.raises((asyncpg.InterfaceError, asyncpg.InternalClientError)):
+    # the driver says "connection is closed", or shows a protocol state error when the end
+    # arrives mid-statement: either way the cause of a ConnectionLost
+    with pytest.raises(ConnectionLost):
         await backend_pid(engine)
     assert checked_out(engine) == 0
     assert await backend_pid(engine) != ended  # the pool opened a new one
@@ -243,7 +270,7 @@ async def test_one_lost_connection_retires_the_others_the_server_ended_with_it(
         finally:
             await admin.close()
         assert ended == 3
-        with pytest.raises((asyncpg.InterfaceError, asyncpg.InternalClientError)):
+        with pytest.raises(ConnectionLost):
             await backend_pid(engine)
         # the two other dead connections are never handed out again
         for _ in range(4):
