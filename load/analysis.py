@@ -9,41 +9,49 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
-from itertools import pairwise
+from itertools import combinations, pairwise
 from statistics import median
 
 from load.sampling import Sample
 
 PER_10K = 10_000
 MIN_POINTS = 3
+MAX_POINTS = 400
 RESOURCES = ("tasks", "db_connections", "pool_checked_out", "fds", "threads")
 
 
-def least_squares_slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    """The slope of the least-squares line through the points; None when it is undefined."""
-    if len(xs) != len(ys) or len(xs) < MIN_POINTS:
+def median_slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """The Theil-Sen slope: the median of the slopes between every two points; None when there
+    are too few points or no spread.
+
+    A leak is a steady climb, so nearly every pair of points sees it; a one-off spike (an
+    allocator high-water mark, a collection) moves only the pairs it belongs to. A least-squares
+    line is pulled by one outlier near either end: a flat build measured over 2,600 requests
+    showed +0.87 MB per 10k from a single sample 1.9 MB high (Theil-Sen: 0.0).
+    """
+    if len(xs) != len(ys):
         return None
-    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
-    sxx = sum((x - mean_x) ** 2 for x in xs)
-    if sxx == 0:
-        return None
-    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sxx
+    return pooled_slope([(xs, ys)])
 
 
 def pooled_slope(segments: Sequence[tuple[Sequence[float], Sequence[float]]]) -> float | None:
-    """One slope shared by several segments, each with its own level (a worker's life each).
+    """One slope shared by several segments, each with its own level (a worker's life each):
+    the median of the slopes between two points of the same segment.
 
     Recycling drops a worker's memory back to the start: fitting across the drop would call a
-    saw tooth flat. Centring each segment on its own mean fits the growth within each life.
+    saw tooth flat, so no pair spans two lives. A long segment is thinned to MAX_POINTS evenly
+    spaced points first (the pairs grow with the square of the points).
     """
-    sxx = sxy = 0.0
+    slopes: list[float] = []
     for xs, ys in segments:
         if len(xs) < MIN_POINTS:
             continue
-        mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
-        sxx += sum((x - mean_x) ** 2 for x in xs)
-        sxy += sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True))
-    return sxy / sxx if sxx else None
+        step = -(-len(xs) // MAX_POINTS)  # ceiling division
+        points = list(zip(xs[::step], ys[::step], strict=True))
+        for (x0, y0), (x1, y1) in combinations(points, 2):
+            if x1 != x0:
+                slopes.append((y1 - y0) / (x1 - x0))
+    return median(slopes) if slopes else None
 
 
 def interpolate_requests(samples: list[Sample], progress: list[tuple[float, int, int]]) -> None:
@@ -63,7 +71,7 @@ def interpolate_requests(samples: list[Sample], progress: list[tuple[float, int,
 
 
 def rss_slope_mb_per_10k(samples: Sequence[Sample]) -> float | None:
-    """MB per 10k requests after warm-up: the least-squares slope of memory against requests.
+    """MB per 10k requests after warm-up: the median slope of memory against requests.
 
     Fitted on anonymous RSS (RSS less file-backed pages, see Sample): what a leak grows,
     without the library code that is paged in the first time a path runs. With several workers,
@@ -86,7 +94,7 @@ def rss_slope_mb_per_10k(samples: Sequence[Sample]) -> float | None:
             first_seen.setdefault(pid, sample.ts)
     if any(born > samples[0].ts for born in first_seen.values()):
         full = [sample for sample in measured if sample.workers == nominal]
-        slope = least_squares_slope(
+        slope = median_slope(
             [sample.requests for sample in full],
             [sum(sample.worker_anon_mb.values()) for sample in full],
         )
