@@ -8,12 +8,15 @@ wrapped by SQLAlchemy (sessions) or from the driver (``app.db.fetch_row``: async
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import exc as sa_exc
@@ -112,6 +115,26 @@ async def connection_refused(request: Request, error: Exception) -> JSONResponse
     return _unavailable(f"the database is unreachable ({type(error).__name__}); retry shortly")
 
 
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: it can carry any string, a lone surrogate
+    included, which UTF-8 cannot encode."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+        return text.encode()
+
+
+async def invalid_request(_request: Request, error: Exception) -> JSONResponse:
+    # FastAPI's own 422, except the rendering: its errors echo the input, and a JSON body may
+    # hold a lone surrogate ("\ud800") that pydantic refuses and UTF-8 cannot encode, which
+    # turned the 422 into a 500
+    assert isinstance(error, RequestValidationError)
+    return AsciiJSONResponse(
+        {"detail": jsonable_encoder(error.errors())},
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )
+
+
 async def unexpected(request: Request, error: Exception) -> JSONResponse:
     # runs in ServerErrorMiddleware, outside the request-id middleware: take the id from state
     request_id = getattr(request.state, "request_id", None)
@@ -131,6 +154,7 @@ async def unexpected(request: Request, error: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(sa_exc.TimeoutError, pool_timeout)
     app.add_exception_handler(sa_exc.DBAPIError, database_error)
     # the hot read path's: PostgreSQL's own errors, and a connection lost mid-statement; the

@@ -160,6 +160,18 @@ async def test_a_nul_character_is_refused_as_bad_input_not_a_database_outage(
     assert patched.status_code == 422
 
 
+async def test_a_lone_surrogate_is_refused_as_bad_input_not_a_server_error(
+    client: httpx.AsyncClient,
+) -> None:
+    # valid JSON ("\\ud800" escapes half a UTF-16 pair) that no UTF-8 text can hold
+    for body in (b'{"name": "x\\ud800y", "price": 1}', b'{"name": "\\u00e9\\udfff", "price": 1}'):
+        response = await client.post(
+            "/items", content=body, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"] == ["body", "name"]
+
+
 @asynccontextmanager
 async def serving(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """An app of the test's own settings, running; no connection may be left checked out."""
