@@ -49,7 +49,8 @@ class Settings(BaseSettings):
         1800, ge=-1, description="Replace connections older than this (-1: never)."
     )
     db_pool_pre_ping: bool = Field(
-        False, description="Test each connection on checkout (one extra round trip)."
+        False,
+        description="Test each connection on checkout (three round trips: BEGIN, ping, ROLLBACK).",
     )
     db_statement_timeout_ms: int = Field(
         5000, ge=0, description="PostgreSQL statement_timeout for requests (0: none)."
