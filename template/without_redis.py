@@ -88,25 +88,19 @@ def _settings(source: str) -> str:
     )
 
 
-def _lifespan(source: str, bound: set[str]) -> str:
+def _lifespan(source: str) -> str:
     where = "app/lifespan.py"
+    # the Redis backend's import, its client and its closing live inside create_cache
     source = pysource.replace_definition(source, "create_cache", IN_PROCESS_CACHE, where=where)
     source, count = re.subn(
-        r"^( +)cache, \w+ = create_cache\(.*\)$",
+        r"^( +)cache = await create_cache\(.*\)$",
         r"\1cache = create_cache(settings)",
         source,
         flags=re.MULTILINE,
     )
     if count != 1:
         raise TemplateError(f"{where}: the call of create_cache changed shape")
-    return pysource.delete_statements(
-        source,
-        lambda node: (
-            isinstance(node, ast.If) and pysource.uses(node.test, bound | {"redis_client"})
-        ),
-        where=where,
-        at_least=2,
-    )
+    return source
 
 
 def _cache_tests(source: str, bound: set[str]) -> str:
@@ -133,7 +127,7 @@ def remove_redis(project: Path) -> None:
         if relative == "app/settings.py":
             source = _settings(source)
         elif relative == "app/lifespan.py":
-            source = _lifespan(source, bound)
+            source = _lifespan(source)
         elif relative == "tests/test_cache.py":
             source = _cache_tests(source, bound)
         elif bound:
