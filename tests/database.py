@@ -41,3 +41,18 @@ async def truncate_items(url: str) -> None:
         await connection.execute("TRUNCATE items RESTART IDENTITY")
     finally:
         await connection.close()
+
+
+async def end_connections(url: str, application_name: str) -> int:
+    """End the server side of every connection so named, as a database restart would; return
+    how many there were."""
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        ended: int = await connection.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = $1",
+            application_name,
+        )
+    finally:
+        await connection.close()
+    return ended

@@ -17,9 +17,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from app.db import ConnectionLost, DriverQuery, create_engine, fetch_row
+from app.db import ConnectionLost, DriverQuery, application_name, create_engine, fetch_row
 from app.models import Item
-from tests.database import asyncpg_dsn
+from tests.database import end_connections
 
 
 def one_connection_engine(url: str, *, pool_timeout_s: float = 5.0) -> AsyncEngine:
@@ -237,11 +237,7 @@ async def test_a_connection_the_server_ended_is_replaced_not_pooled_again(
     engine: AsyncEngine, database_url: str
 ) -> None:
     ended = await backend_pid(engine)
-    admin = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        await admin.execute("SELECT pg_terminate_backend($1)", ended)
-    finally:
-        await admin.close()
+    assert await end_connections(database_url, application_name("test")) == 1
     # the driver says "connection is closed", or shows a protocol state error when the end
     # arrives mid-statement: either way the cause of a ConnectionLost
     with pytest.raises(ConnectionLost):
@@ -261,15 +257,7 @@ async def test_one_lost_connection_retires_the_others_the_server_ended_with_it(
         # three connections in the pool, all opened before the "restart"
         sleep = DriverQuery("SELECT pg_sleep(0.05)", ())
         await asyncio.gather(*(fetch_row(engine, sleep, {}) for _ in range(3)))
-        admin = await asyncpg.connect(asyncpg_dsn(database_url))
-        try:
-            ended = await admin.fetchval(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name LIKE 'leakproof-test-lost:%'"
-            )
-        finally:
-            await admin.close()
-        assert ended == 3
+        assert await end_connections(database_url, application_name("test-lost")) == 3
         with pytest.raises(ConnectionLost):
             await backend_pid(engine)
         # the two other dead connections are never handed out again

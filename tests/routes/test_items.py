@@ -12,7 +12,7 @@ from app.db import application_name
 from app.main import BUILD, create_app
 from app.settings import Settings
 from tests.conftest import SettingsFactory
-from tests.database import asyncpg_dsn
+from tests.database import asyncpg_dsn, end_connections
 
 
 async def create(client: httpx.AsyncClient, name: str, price: float = 1.0) -> dict[str, object]:
@@ -207,15 +207,7 @@ async def test_a_read_on_a_connection_the_server_ended_is_a_503_and_the_next_is_
     # one connection and no pre-ping: a dead connection pooled again would fail every read
     async with serving(make_settings(db_pool_size=1, db_max_overflow=0)) as client:
         assert (await client.get("/items/424242")).status_code == 404
-        admin = await asyncpg.connect(asyncpg_dsn(database_url))
-        try:
-            ended = await admin.fetchval(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name = $1",
-                application_name(BUILD),
-            )
-        finally:
-            await admin.close()
+        ended = await end_connections(database_url, application_name(BUILD))
         lost = await client.get("/items/424242")
         after = await client.get("/items/424242")
     assert ended == 1
