@@ -10,10 +10,11 @@ first served (``FirstComeFirstServedPool``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -219,6 +220,21 @@ class DriverQuery:
         return tuple(merged[name] for name in self.parameter_names)
 
 
+async def _to_the_end(cleanup: Callable[..., None], *args: Any) -> None:
+    """Run a pool cleanup to its end, even when the request is cancelled again meanwhile.
+
+    Invalidating an interrupted connection first lets asyncpg deliver the cancel request it owes
+    PostgreSQL; cut short by a second cancellation, the statement would run on in the server,
+    for nobody, until statement_timeout. The outer cancellation is still raised by the caller.
+    The wait is bounded: SQLAlchemy gives the connection's graceful close 2 s, then terminates it.
+    """
+    task = asyncio.ensure_future(greenlet_spawn(cleanup, *args))
+    while not task.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(task)
+    task.result()
+
+
 async def fetch_row(
     engine: AsyncEngine, query: DriverQuery, params: Mapping[str, Any]
 ) -> asyncpg.Record | None:
@@ -250,11 +266,11 @@ async def fetch_row(
                 # is retired at its next checkout (a restarted server ended them all), so the
                 # restart costs one failed request, not one per pooled connection. (Pool._invalidate
                 # is the call SQLAlchemy's Connection makes there; no public one does the same.)
-                await greenlet_spawn(engine.pool._invalidate, pooled, error)
+                await _to_the_end(engine.pool._invalidate, pooled, error)
                 if isinstance(error, Exception):
                     raise ConnectionLost(type(error).__name__) from error
             elif not isinstance(error, asyncpg.PostgresError):
-                await greenlet_spawn(pooled.invalidate, error)  # interrupted mid-statement
+                await _to_the_end(pooled.invalidate, error)  # interrupted mid-statement
             raise
     finally:
         await greenlet_spawn(pooled.close)

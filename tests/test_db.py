@@ -19,7 +19,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from app.db import ConnectionLost, DriverQuery, application_name, create_engine, fetch_row
 from app.models import Item
-from tests.database import end_connections
+from tests.database import asyncpg_dsn, end_connections
 
 
 def one_connection_engine(url: str, *, pool_timeout_s: float = 5.0) -> AsyncEngine:
@@ -294,3 +294,31 @@ async def test_an_interrupted_statement_does_not_put_its_connection_back(
         await sleeper
     assert checked_out(engine) == 0
     assert await backend_pid(engine) != interrupted
+
+
+async def test_a_second_cancellation_does_not_leave_the_statement_running_in_the_server(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    await backend_pid(engine)
+    sleeper = asyncio.create_task(fetch_row(engine, DriverQuery("SELECT pg_sleep(20)", ()), {}))
+    await asyncio.sleep(0.2)
+    sleeper.cancel()
+    await asyncio.sleep(0)  # the first cancellation reaches the read, which starts invalidating
+    sleeper.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sleeper
+    assert checked_out(engine) == 0
+    admin = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        for _ in range(20):  # the server takes a moment to act on the cancel request
+            still_sleeping = await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 "
+                "AND query LIKE 'SELECT pg_sleep%' AND state = 'active'",
+                application_name("test"),
+            )
+            if not still_sleeping:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
+    assert still_sleeping == 0  # without the cancel request it would sleep its 20 s
