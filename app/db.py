@@ -244,11 +244,13 @@ async def fetch_row(
     context, result processing) cost about a third of the CPU of a primary-key read; here the
     pool still hands out, counts and recycles the connection, and asyncpg runs the statement.
     No transaction: asyncpg sends no BEGIN outside one, and the pool's reset finds none to roll
-    back. Errors stay the driver's (app/errors.py answers them like SQLAlchemy's). A connection
-    goes back to the pool only in a state the driver knows: when PostgreSQL answered, even with
-    an error. One whose statement was interrupted (a cancelled request) is invalidated; a lost
-    one invalidates the pool's older connections too, as SQLAlchemy does for a disconnect.
+    back. Errors stay the driver's, but for a lost connection (``ConnectionLost``); app/errors.py
+    answers them as it answers SQLAlchemy's. A connection goes back to the pool only in a state
+    the driver knows: when PostgreSQL answered, even with an error. One whose statement did not
+    finish (a cancelled request, a driver error) is invalidated; a lost one invalidates the
+    pool's older connections too, as SQLAlchemy does for a disconnect.
     """
+    arguments = query.arguments(params)  # a missing value fails here, before a checkout
     dbapi_error = engine.dialect.loaded_dbapi.Error
     try:
         pooled = await engine.raw_connection()
@@ -259,7 +261,7 @@ async def fetch_row(
     try:
         driver: asyncpg.Connection = pooled.driver_connection
         try:
-            return await driver.fetchrow(query.sql, *query.arguments(params))
+            return await driver.fetchrow(query.sql, *arguments)
         except BaseException as error:
             if driver.is_closed() or isinstance(error, asyncpg.PostgresConnectionError):
                 # Lost. As SQLAlchemy does on a disconnect, every connection opened before now
