@@ -73,7 +73,9 @@ def _seconds_or_zero(text: str) -> float:
 
 
 def _add_load_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="the ~30 s run CI uses")
+    parser.add_argument(
+        "--quick", action="store_true", help="a ~30 s first look (CI adds --duration 30)"
+    )
     parser.add_argument(
         "--duration",
         type=_seconds,
