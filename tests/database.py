@@ -7,6 +7,8 @@ against the machine's PostgreSQL); unset, the embedded server is used with a dat
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -35,24 +37,28 @@ def asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def truncate_items(url: str) -> None:
+@asynccontextmanager
+async def connected(url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of the test's own (asyncpg, outside any app's pool), closed on every path."""
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        await connection.execute("TRUNCATE items RESTART IDENTITY")
+        yield connection
     finally:
         await connection.close()
+
+
+async def truncate_items(url: str) -> None:
+    async with connected(url) as connection:
+        await connection.execute("TRUNCATE items RESTART IDENTITY")
 
 
 async def end_connections(url: str, application_name: str) -> int:
     """End the server side of every connection so named, as a database restart would; return
     how many there were."""
-    connection = await asyncpg.connect(asyncpg_dsn(url))
-    try:
+    async with connected(url) as connection:
         ended: int = await connection.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
             "WHERE application_name = $1",
             application_name,
         )
-    finally:
-        await connection.close()
     return ended

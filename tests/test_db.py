@@ -19,7 +19,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from app.db import ConnectionLost, DriverQuery, application_name, create_engine, fetch_row
 from app.models import Item
-from tests.database import asyncpg_dsn, end_connections
+from tests.database import connected, end_connections
 
 
 def one_connection_engine(url: str, *, pool_timeout_s: float = 5.0) -> AsyncEngine:
@@ -308,8 +308,7 @@ async def test_a_second_cancellation_does_not_leave_the_statement_running_in_the
     with pytest.raises(asyncio.CancelledError):
         await sleeper
     assert checked_out(engine) == 0
-    admin = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
+    async with connected(database_url) as admin:
         for _ in range(20):  # the server takes a moment to act on the cancel request
             still_sleeping = await admin.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 "
@@ -319,6 +318,4 @@ async def test_a_second_cancellation_does_not_leave_the_statement_running_in_the
             if not still_sleeping:
                 break
             await asyncio.sleep(0.1)
-    finally:
-        await admin.close()
     assert still_sleeping == 0  # without the cancel request it would sleep its 20 s

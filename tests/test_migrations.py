@@ -1,29 +1,21 @@
 from __future__ import annotations
 
-import asyncpg
-
 from app import migrations
-from tests.database import asyncpg_dsn
+from tests.database import connected
 
 
 async def tables(url: str) -> set[str]:
-    connection = await asyncpg.connect(asyncpg_dsn(url))
-    try:
+    async with connected(url) as connection:
         rows = await connection.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-    finally:
-        await connection.close()
     return {row["tablename"] for row in rows}
 
 
 async def columns(url: str) -> list[str]:
-    connection = await asyncpg.connect(asyncpg_dsn(url))
-    try:
+    async with connected(url) as connection:
         rows = await connection.fetch(
             "SELECT column_name FROM information_schema.columns "
             "WHERE table_name = 'items' ORDER BY ordinal_position"
         )
-    finally:
-        await connection.close()
     return [row["column_name"] for row in rows]
 
 

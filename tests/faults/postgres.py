@@ -14,25 +14,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import asyncpg
-
 from app import embedded_postgres, migrations
-from tests.database import asyncpg_dsn
+from tests.database import connected
 
 APP_CONNECTIONS = "leakproof-fixed:%"
 
 
 async def app_connections(url: str) -> int:
     """Rows in pg_stat_activity of the fixed build's processes, in this URL's database."""
-    connection = await asyncpg.connect(asyncpg_dsn(url))
-    try:
+    async with connected(url) as connection:
         count: int = await connection.fetchval(
             "SELECT count(*) FROM pg_stat_activity "
             "WHERE application_name LIKE $1 AND datname = current_database()",
             APP_CONNECTIONS,
         )
-    finally:
-        await connection.close()
     return count
 
 
@@ -49,33 +44,24 @@ async def wait_app_connections(url: str, at_most: int, timeout_s: float) -> tupl
 
 
 async def missing_items(url: str, ids: list[int]) -> list[int]:
-    connection = await asyncpg.connect(asyncpg_dsn(url))
-    try:
+    async with connected(url) as connection:
         found = await connection.fetch("SELECT id FROM items WHERE id = ANY($1::bigint[])", ids)
-    finally:
-        await connection.close()
     return sorted(set(ids) - {row["id"] for row in found})
 
 
 async def existing_names(url: str, names: list[str]) -> list[str]:
-    connection = await asyncpg.connect(asyncpg_dsn(url))
-    try:
+    async with connected(url) as connection:
         rows = await connection.fetch("SELECT name FROM items WHERE name = ANY($1::text[])", names)
-    finally:
-        await connection.close()
     return sorted(row["name"] for row in rows)
 
 
 async def seed_items(url: str, count: int) -> None:
-    connection = await asyncpg.connect(asyncpg_dsn(url))
-    try:
+    async with connected(url) as connection:
         await connection.execute(
             "INSERT INTO items (name, description, price) "
             "SELECT 'seed-' || n, repeat('x', 100), n % 1000 FROM generate_series(1, $1) AS n",
             count,
         )
-    finally:
-        await connection.close()
 
 
 class DedicatedPostgres:

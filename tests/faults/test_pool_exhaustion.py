@@ -11,11 +11,10 @@ import asyncio
 import time
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
-from tests.database import asyncpg_dsn
+from tests.database import connected
 from tests.faults.postgres import wait_app_connections
 from tests.faults.servers import running
 
@@ -51,18 +50,14 @@ async def test_requests_beyond_the_pool_get_503_with_retry_after_and_nothing_lea
     ) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
             item = (await client.post("/items", json={"name": "contended", "price": 1})).json()
-            locker = await asyncpg.connect(asyncpg_dsn(server_database))
-            try:
-                async with locker.transaction():
-                    await locker.execute("SELECT 1 FROM items WHERE id = $1 FOR UPDATE", item["id"])
-                    results = await asyncio.wait_for(
-                        asyncio.gather(
-                            *(timed_patch(client, item["id"], n) for n in range(SLOW_REQUESTS))
-                        ),
-                        timeout=LOCK_HELD_S,
-                    )
-            finally:
-                await locker.close()
+            async with connected(server_database) as locker, locker.transaction():
+                await locker.execute("SELECT 1 FROM items WHERE id = $1 FOR UPDATE", item["id"])
+                results = await asyncio.wait_for(
+                    asyncio.gather(
+                        *(timed_patch(client, item["id"], n) for n in range(SLOW_REQUESTS))
+                    ),
+                    timeout=LOCK_HELD_S,
+                )
             after = await client.patch(f"/items/{item['id']}", json={"description": "free"})
             stats = (await client.get("/debug/stats")).json()
         output = server.output()

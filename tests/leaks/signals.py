@@ -8,9 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
-
-from tests.database import asyncpg_dsn
+from tests.database import connected
 
 ACTIVITY = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
 
@@ -19,16 +17,13 @@ ACTIVITY = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
 async def pg_activity(database_url: str, application_name: str) -> AsyncIterator[Any]:
     """A counter of the server's connections named ``application_name``, read over a
     connection of its own (not counted: it has another name)."""
-    monitor = await asyncpg.connect(asyncpg_dsn(database_url))
+    async with connected(database_url) as monitor:
 
-    async def count() -> int:
-        value: int = await monitor.fetchval(ACTIVITY, application_name)
-        return value
+        async def count() -> int:
+            value: int = await monitor.fetchval(ACTIVITY, application_name)
+            return value
 
-    try:
         yield count
-    finally:
-        await monitor.close()
 
 
 def live_instances(cls: type) -> int:
@@ -42,8 +37,7 @@ def asyncio_tasks() -> int:
 
 async def seed_items(database_url: str, count: int, *, start: int = 1) -> list[int]:
     """``count`` rows named item-<n>, written straight to the table; returns their ids."""
-    connection = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
+    async with connected(database_url) as connection:
         rows = await connection.fetch(
             "INSERT INTO items (name, description, price) "
             "SELECT 'item-' || n, 'a plain description of item ' || n, n * 0.25 "
@@ -51,6 +45,4 @@ async def seed_items(database_url: str, count: int, *, start: int = 1) -> list[i
             start,
             start + count - 1,
         )
-    finally:
-        await connection.close()
     return [row["id"] for row in rows]

@@ -5,7 +5,6 @@ import io
 import json
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -14,15 +13,14 @@ from app.main import create_app
 from app.settings import Settings
 from tests.asgi_client import read_slowly, read_then_disconnect
 from tests.conftest import SettingsFactory
-from tests.database import asyncpg_dsn, truncate_items
+from tests.database import connected, truncate_items
 
 ROWS = 2_500
 
 
 @pytest.fixture
 async def many_items(database_url: str) -> int:
-    connection = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
+    async with connected(database_url) as connection:
         await connection.execute(
             "INSERT INTO items (name, description, price) "
             "SELECT 'item-' || n, "
@@ -30,8 +28,6 @@ async def many_items(database_url: str) -> int:
             "FROM generate_series(1, $1) AS n",
             ROWS,
         )
-    finally:
-        await connection.close()
     return ROWS
 
 
@@ -118,15 +114,12 @@ async def test_a_csv_export_slower_than_the_statement_timeout_still_arrives_whol
 ) -> None:
     # COPY is one statement: a slow reader holds it open far past the requests' timeout
     rows = 40_000
-    connection = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
+    async with connected(database_url) as connection:
         await connection.execute(
             "INSERT INTO items (name, description, price) "
             "SELECT 'slow-' || n, repeat('x', 40), 1 FROM generate_series(1, $1) AS n",
             rows,
         )
-    finally:
-        await connection.close()
     from asgi_lifespan import LifespanManager
 
     app = create_app(make_settings(db_statement_timeout_ms=300))

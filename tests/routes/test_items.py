@@ -3,7 +3,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
 import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
@@ -12,7 +11,7 @@ from app.db import application_name
 from app.main import BUILD, create_app
 from app.settings import Settings
 from tests.conftest import SettingsFactory
-from tests.database import asyncpg_dsn, end_connections
+from tests.database import connected, end_connections
 
 
 async def create(client: httpx.AsyncClient, name: str, price: float = 1.0) -> dict[str, object]:
@@ -128,13 +127,10 @@ async def test_the_cache_is_invalidated_only_after_the_change_is_committed(
 
     async def invalidate_and_look(key: object) -> None:
         # what another connection (another worker's read) sees at the moment of invalidation
-        connection = await asyncpg.connect(asyncpg_dsn(database_url))
-        try:
+        async with connected(database_url) as connection:
             seen_by_others.append(
                 await connection.fetchval("SELECT price FROM items WHERE id = $1", created["id"])
             )
-        finally:
-            await connection.close()
         await invalidate(key)
 
     cache.invalidate = invalidate_and_look
@@ -186,15 +182,14 @@ async def serving(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 async def test_a_read_held_past_the_statement_timeout_is_a_503_to_retry(
     make_settings: SettingsFactory, database_url: str
 ) -> None:
-    locker = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        async with serving(make_settings(db_statement_timeout_ms=300)) as client:
-            async with locker.transaction():
-                await locker.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
-                held = await client.get("/items/424242")
-            after = await client.get("/items/424242")
-    finally:
-        await locker.close()
+    async with (
+        connected(database_url) as locker,
+        serving(make_settings(db_statement_timeout_ms=300)) as client,
+    ):
+        async with locker.transaction():
+            await locker.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+            held = await client.get("/items/424242")
+        after = await client.get("/items/424242")
     assert held.status_code == 503
     assert "took too long" in held.json()["detail"]
     assert held.headers["retry-after"]
