@@ -144,7 +144,7 @@ def run_build(
     if server_died:
         sampler.errors.append(f"the {build} server died during the run; see {server_log}")
     started = time.monotonic()
-    growth = sampler.settle() if server.process.poll() is None else {}
+    growth = sampler.settle() if not server_died else {}
     timings["settle"] = time.monotonic() - started
     started = time.monotonic()
     server.stop()
