@@ -7,16 +7,43 @@ memory rises only while it starts is not called leaky.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import combinations, pairwise
-from statistics import median
+from statistics import NormalDist, median
 
+from load.attribution import HeapPoint
 from load.sampling import Sample
 
 PER_10K = 10_000
 MIN_POINTS = 3
 MAX_POINTS = 400
+# points kept for the confidence interval: samples a quarter second apart are not independent,
+# and Sen's interval assumes they are; fewer, further-apart points keep it honest
+CI_POINTS = 60
+# the heap's lowest point in each bucket of this many seconds is fitted (lower_envelope): an
+# export in flight holds a batch of rows (thousands of blocks) for a second or more, a slow
+# reader's for many; fewer, longer buckets keep that from passing for a trend, and the
+# interval stays wide until the run is long enough to tell
+HEAP_BUCKET_S = 4.0
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A slope and its confidence interval (Sen 1968, from Kendall's tau): growth is
+    established only when ``low`` is above a limit, flatness only when ``high`` is below it."""
+
+    slope: float
+    low: float
+    high: float
+
+    def scaled(self, factor: float) -> Trend:
+        return Trend(self.slope * factor, self.low * factor, self.high * factor)
+
+
 RESOURCES = ("tasks", "db_connections", "pool_checked_out", "fds", "threads")
 
 
@@ -42,16 +69,42 @@ def pooled_slope(segments: Sequence[tuple[Sequence[float], Sequence[float]]]) ->
     saw tooth flat, so no pair spans two lives. A long segment is thinned to MAX_POINTS evenly
     spaced points first (the pairs grow with the square of the points).
     """
+    slopes = _pair_slopes(segments, MAX_POINTS)
+    return median(slopes) if slopes else None
+
+
+def pooled_trend(
+    segments: Sequence[tuple[Sequence[float], Sequence[float]]], confidence: float = CONFIDENCE
+) -> Trend | None:
+    """``pooled_slope`` with Sen's confidence interval, computed on at most CI_POINTS points
+    per segment: the interval is the band of ranked pair slopes that Kendall's statistic
+    allows around the median."""
+    slope = pooled_slope(segments)
+    slopes = sorted(_pair_slopes(segments, CI_POINTS))
+    if slope is None or not slopes:
+        return None
+    points = sum(min(len(xs), CI_POINTS) for xs, _ in segments if len(xs) >= MIN_POINTS)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    spread = z * math.sqrt(points * (points - 1) * (2 * points + 5) / 18)
+    pairs = len(slopes)
+    low = slopes[max(0, min(pairs - 1, round((pairs - spread) / 2) - 1))]
+    high = slopes[max(0, min(pairs - 1, round((pairs + spread) / 2)))]
+    return Trend(slope, min(low, slope), max(high, slope))
+
+
+def _pair_slopes(
+    segments: Sequence[tuple[Sequence[float], Sequence[float]]], max_points: int
+) -> list[float]:
     slopes: list[float] = []
     for xs, ys in segments:
         if len(xs) < MIN_POINTS:
             continue
-        step = -(-len(xs) // MAX_POINTS)  # ceiling division
+        step = -(-len(xs) // max_points)  # ceiling division
         points = list(zip(xs[::step], ys[::step], strict=True))
         for (x0, y0), (x1, y1) in combinations(points, 2):
             if x1 != x0:
                 slopes.append((y1 - y0) / (x1 - x0))
-    return median(slopes) if slopes else None
+    return slopes
 
 
 def interpolate_requests(samples: list[Sample], progress: list[tuple[float, int, int]]) -> None:
@@ -71,7 +124,13 @@ def interpolate_requests(samples: list[Sample], progress: list[tuple[float, int,
 
 
 def rss_slope_mb_per_10k(samples: Sequence[Sample]) -> float | None:
-    """MB per 10k requests after warm-up: the median slope of memory against requests.
+    """MB per 10k requests after warm-up: the median slope of memory against requests."""
+    trend = rss_trend(samples)
+    return None if trend is None else trend.slope
+
+
+def rss_trend(samples: Sequence[Sample]) -> Trend | None:
+    """MB per 10k requests after warm-up, with its confidence interval.
 
     Fitted on anonymous RSS (RSS less file-backed pages, see Sample): what a leak grows,
     without the library code that is paged in the first time a path runs. With several workers,
@@ -92,12 +151,15 @@ def rss_slope_mb_per_10k(samples: Sequence[Sample]) -> float | None:
     for sample in samples:
         for pid in sample.worker_anon_mb:
             first_seen.setdefault(pid, sample.ts)
+    segments: list[tuple[list[float], list[float]]]
     if any(born > samples[0].ts for born in first_seen.values()):
         full = [sample for sample in measured if sample.workers == nominal]
-        slope = median_slope(
-            [sample.requests for sample in full],
-            [sum(sample.worker_anon_mb.values()) for sample in full],
-        )
+        segments = [
+            (
+                [sample.requests for sample in full],
+                [sum(sample.worker_anon_mb.values()) for sample in full],
+            )
+        ]
     else:
         lives: dict[int, tuple[list[float], list[float]]] = {}
         for sample in measured:
@@ -105,8 +167,9 @@ def rss_slope_mb_per_10k(samples: Sequence[Sample]) -> float | None:
                 xs, ys = lives.setdefault(pid, ([], []))
                 xs.append(sample.requests / nominal)
                 ys.append(anon)
-        slope = pooled_slope(list(lives.values()))
-    return None if slope is None else slope * PER_10K
+        segments = list(lives.values())
+    trend = pooled_trend(segments)
+    return None if trend is None else trend.scaled(PER_10K)
 
 
 def recycled(samples: Sequence[Sample]) -> bool:
@@ -162,3 +225,56 @@ def failures_per_second(progress: list[tuple[float, int, int]]) -> list[tuple[fl
         if t1 - t0 >= 0.1:  # the quitting line can follow the last one by a sliver
             rates.append((t1 - start, (f1 - f0) / (t1 - t0)))
     return rates
+
+
+def requests_at(ts: float, progress: list[tuple[float, int, int]]) -> float:
+    """The generator's request count at ``ts``, interpolated between progress lines."""
+    times = [point[0] for point in progress]
+    index = bisect_right(times, ts)
+    if index == 0:
+        return 0.0
+    if index == len(times):
+        return float(progress[-1][1])
+    (t0, r0, _), (t1, r1, _) = progress[index - 1], progress[index]
+    return r0 + ((ts - t0) / (t1 - t0) if t1 > t0 else 0.0) * (r1 - r0)
+
+
+def lower_envelope(
+    points: Sequence[tuple[float, float, float]], bucket_s: float
+) -> tuple[list[float], list[float]]:
+    """(requests, value) at the lowest value of each ``bucket_s`` of time.
+
+    Requests in flight only ever add objects to the heap, and how many are in flight at a given
+    instant is noise (an export's batch of rows is thousands of blocks). The lowest point of each
+    bucket is the heap with the least in flight: what is kept, which is what a leak grows.
+    """
+    buckets: dict[int, tuple[float, float]] = {}
+    for ts, requests, value in points:
+        key = int(ts // bucket_s)
+        if key not in buckets or value < buckets[key][1]:
+            buckets[key] = (requests, value)
+    ordered = [buckets[key] for key in sorted(buckets)]
+    return [requests for requests, _ in ordered], [value for _, value in ordered]
+
+
+def heap_trend(
+    points: Sequence[HeapPoint], samples: Sequence[Sample], progress: list[tuple[float, int, int]]
+) -> Trend | None:
+    """Live interpreter blocks per 10k requests in the measured phase, with its interval.
+
+    Fitted on each bucket's lowest count (``lower_envelope``), each worker against its share of
+    the requests, one life each, like RSS; the measured phase is the samples' (after warm-up,
+    before a tracing window or the cool-down).
+    """
+    measured = [sample.ts for sample in samples if sample.phase == "measure"]
+    if not measured or not progress:
+        return None
+    workers = max(sample.workers for sample in samples if sample.phase == "measure") or 1
+    series: dict[int, list[tuple[float, float, float]]] = {}
+    for point in points:
+        if measured[0] <= point.ts <= measured[-1]:
+            requests = requests_at(point.ts, progress) / workers
+            series.setdefault(point.pid, []).append((point.ts, requests, float(point.blocks)))
+    lives = [lower_envelope(values, HEAP_BUCKET_S) for values in series.values()]
+    trend = pooled_trend(lives)
+    return None if trend is None else trend.scaled(PER_10K)

@@ -18,13 +18,15 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from app import embedded_postgres, migrations
 from app.settings import ENV_PREFIX, Settings, SettingsError, load_settings
-from load import bench_data, bench_servers
+from load import accuracy, bench_data, bench_servers
 from load.bench_report import print_table
 from load.bench_stats import BUDGETS, ReadRun, median, missed, ratio, read_figures, report
+from load.config import parse_scenarios
 
 ITEM_ID_PROBES = (1, 500_000, 1_000_000)
 
@@ -186,6 +188,9 @@ def run_bench(plan: Plan, settings: Settings, *, reseed: bool) -> tuple[Figures,
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.verdicts:
+        args.lab_args = []
+        return accuracy.run_verdicts(args)
     try:
         settings = load_settings()
     except SettingsError as error:
@@ -229,4 +234,21 @@ def add_command(commands: Any) -> None:
         "--reseed", action="store_true",
         help="with a configured database URL: replace the items table's rows with the bench's",
     )  # fmt: skip
+    parser.add_argument(
+        "--verdicts", action="store_true",
+        help="the lab's accuracy instead: each twin scenario alone against the fixed build, "
+        "--runs times, with compare --quick; prints false alarms, misses and what was named",
+    )  # fmt: skip
+    parser.add_argument("--runs", type=int, default=5, help="with --verdicts: runs per scenario")
+    parser.add_argument(
+        "--scenarios", type=parse_scenario_list, help="with --verdicts: these scenarios only"
+    )
+    parser.add_argument("--out", type=Path, help="with --verdicts: the folder for every report")
     parser.set_defaults(run=run)
+
+
+def parse_scenario_list(text: str) -> tuple[str, ...]:
+    try:
+        return parse_scenarios(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None

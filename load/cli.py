@@ -24,11 +24,12 @@ from load.config import DEFAULT, QUICK, SCENARIOS, LabConfig, parse_scenarios, w
 from load.console import Progress, print_result
 from load.runner import BuildRun, run_build
 from load.servers import Children
-from load.summary import build_summary, run_settings
+from load.summary import build_summary, pool_limit, run_settings
 from load.verdict import Verdict, judge_compare, judge_soak
 
 EXIT_FAILED_VERDICT = 1
 EXIT_CANNOT_RUN = 2
+EXIT_INCONCLUSIVE = 3  # the evidence stayed unclear up to --max-duration: neither pass nor fail
 
 
 def _scenarios(text: str) -> tuple[str, ...]:
@@ -116,6 +117,22 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
         help="seconds left out of the slope at the start (default: a quarter of --duration, "
         f"3 to 15 s; {DEFAULT.warmup_s:g} s by default, {QUICK.warmup_s:g} s with --quick)",
     )
+    parser.add_argument(
+        "--max-duration",
+        type=_seconds,
+        help="when a verdict is unclear at --duration, the load goes on in steps up to this "
+        "(default 3 x --duration); then the verdict is INCONCLUSIVE (exit 3)",
+    )
+    parser.add_argument(
+        "--no-attribution",
+        action="store_true",
+        help="no in-process probe: no heap window, no sites, no holders (and no tracing cost)",
+    )
+    parser.add_argument(
+        "--memray",
+        action="store_true",
+        help="run the servers under memray (one capture per worker) and link its flamegraphs",
+    )
     parser.add_argument("--out", type=Path, help="report folder (default reports/<timestamp>/)")
 
 
@@ -159,12 +176,19 @@ def config_from(args: argparse.Namespace) -> LabConfig:
         "max_requests": args.max_requests,
         "seed_items": args.seed_items,
         "scenarios": args.scenarios,
+        "max_duration_s": args.max_duration,
     }
     config = replace(config, **{key: value for key, value in chosen.items() if value is not None})
     if args.duration is not None:
         config = replace(config, warmup_s=warmup_for(args.duration))
     if args.warmup is not None:
         config = replace(config, warmup_s=args.warmup)
+    config = replace(config, attribution=not args.no_attribution, memray=args.memray)
+    if config.max_duration_s is not None and config.max_duration_s < config.duration_s:
+        raise ValueError(
+            f"--max-duration ({config.max_duration_s:g} s) is shorter than --duration "
+            f"({config.duration_s:g} s); give at least the duration"
+        )
     if config.warmup_s >= config.duration_s - 2:
         raise ValueError(
             f"warm-up ({config.warmup_s:g} s) leaves no time to measure in "
@@ -227,7 +251,12 @@ def run_lab(mode: str, builds: list[str], config: LabConfig) -> int:
             console.print(
                 f"[bold]{build}[/]: seeding {config.seed_items} items, starting the server"
             )
-            runs.append(run_build(build, config, url, config.out, children, progress.show, headers))
+            runs.append(
+                run_build(
+                    build, config, url, config.out, children, progress.show, headers,
+                    pool_limit(config, settings),
+                )
+            )  # fmt: skip
             progress.done()
     except RuntimeError as error:
         progress.done()
@@ -255,4 +284,6 @@ def run_lab(mode: str, builds: list[str], config: LabConfig) -> int:
     report.write_markdown(summary, figures, config.out)
     report.write_html(summary, figures, config.out)
     print_result(console, summary, str(config.out))
-    return 0 if verdict.ok else EXIT_FAILED_VERDICT
+    if verdict.ok:
+        return 0
+    return EXIT_INCONCLUSIVE if verdict.outcome == "INCONCLUSIVE" else EXIT_FAILED_VERDICT

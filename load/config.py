@@ -26,8 +26,23 @@ SCENARIOS = (
 
 # A fixed build is flat when its RSS grows by at most this much per 10k requests after warm-up.
 FLAT_MB_PER_10K = 1.0
-# The twin shows its leak when its slope is at least this many times the fixed build's.
+# The twin shows its leak when its slope is at least this many times the fixed build's
+# (the rule for reports written before the lab traced the heap).
 LEAK_FACTOR = 10.0
+# The Python heap is flat when the interpreter's live blocks grow by at most this many per 10k
+# requests after warm-up (a leak keeps at least one block per request it leaks from).
+HEAP_FLAT_BLOCKS_PER_10K = 2000.0
+# The tracing window on a build that grows: its share of --duration, never shorter than
+# MIN_WINDOW_S (tracemalloc slows every allocation while it runs), and the frames kept per
+# allocation (enough to reach the app's own line through a library's).
+WINDOW_SHARE = 0.15
+MIN_WINDOW_S = 5.0
+TRACE_FRAMES = 6
+# When a verdict is unclear at --duration, the load goes on in steps of this share of it.
+EXTEND_SHARE = 0.5
+
+
+MAX_DURATION_FACTOR = 3.0
 
 
 @dataclass(frozen=True)
@@ -39,12 +54,31 @@ class LabConfig:
     workers: int = 2  # gunicorn only; uvicorn runs one process
     max_requests: int | None = None  # gunicorn recycling; None: the settings' value
     scenarios: tuple[str, ...] = SCENARIOS
-    seed_items: int = 5000
+    # reads keep reaching items not read before, so a cache without a bound keeps growing
+    seed_items: int = 20_000
     sample_interval_s: float = 0.25
     # Start-up growth to leave out of the slope: pools and caches fill, and the allocator grows
     # its arenas to the load's high-water mark (~1 MB steps that would dominate a short run).
     warmup_s: float = 15.0
     out: Path = Path("reports")
+    attribution: bool = True  # the in-process probe: heap window, sites, holders
+    max_duration_s: float | None = None  # None: MAX_DURATION_FACTOR x duration
+    memray: bool = False
+    trace_frames: int = TRACE_FRAMES
+
+    @property
+    def load_cap_s(self) -> float:
+        """The longest the load may run when the verdict needs more evidence."""
+        if self.max_duration_s is not None:
+            return max(self.max_duration_s, self.duration_s)
+        return MAX_DURATION_FACTOR * self.duration_s
+
+    @property
+    def window_s(self) -> float:
+        """Seconds of tracing at the end of the planned load, after warm-up."""
+        return min(
+            max(WINDOW_SHARE * self.duration_s, MIN_WINDOW_S), self.duration_s - self.warmup_s
+        )
 
     @property
     def leaks_env(self) -> str:
@@ -65,7 +99,7 @@ class LabConfig:
 
 DEFAULT = LabConfig()
 # CI's end-to-end check: ~30 s in all, still long enough after warm-up to fit a slope.
-QUICK = replace(DEFAULT, duration_s=12.0, warmup_s=5.0, seed_items=3000)
+QUICK = replace(DEFAULT, duration_s=20.0, warmup_s=5.0)
 
 
 def warmup_for(duration_s: float) -> float:

@@ -68,7 +68,9 @@ def print_result(console: Console, summary: dict[str, Any], out: str) -> None:
     verdict = summary["verdict"]
     for reason in verdict["reasons"]:
         console.print(f"  - {reason}", highlight=False)
-    status = "[bold green]PASS[/]" if verdict["ok"] else "[bold red]FAIL[/]"
+    outcome = verdict.get("outcome", "PASS" if verdict["ok"] else "FAIL")
+    colour = {"PASS": "green", "FAIL": "red"}.get(outcome, "yellow")
+    status = f"[bold {colour}]{outcome}[/]"
     console.print(
         f"{status} {verdict['reasons'][0] if verdict['reasons'] else ''}", highlight=False
     )

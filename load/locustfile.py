@@ -17,20 +17,24 @@ Headless (what ``leakproof compare`` runs)::
 
 Web UI (workshops): ``locust -f load/locustfile.py -H http://127.0.0.1:8000``, open :8089.
 
-Environment: LEAKPROOF_LAB_SEED_ITEMS (ids 1..N exist, default 5000), LEAKPROOF_LAB_PROGRESS
+Environment: LEAKPROOF_LAB_SEED_ITEMS (ids 1..N exist, default 20000), LEAKPROOF_LAB_PROGRESS
 (a file this run appends "time requests failures" lines to, 4 times a second),
-LEAKPROOF_LAB_MAX_REQUESTS (stop once that many requests are done), LEAKPROOF_LAB_WARMUP_S
+LEAKPROOF_LAB_MAX_REQUESTS (stop once that many requests are done), LEAKPROOF_LAB_STOP_FILE
+(stop once that file exists: the lab's verdict is clear), LEAKPROOF_LAB_WARMUP_S
 (run the first seconds at twice ``-u``: see WarmupThenSteady), LEAKPROOF_LAB_WORKERS (server
 processes: with several, a job polled on another worker is not found, and that is no failure).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from math import gcd
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,12 +43,30 @@ from locust.env import Environment
 
 from load.streams import StreamError, read_stream
 
-SEED_ITEMS = int(os.environ.get("LEAKPROOF_LAB_SEED_ITEMS", "5000"))
+SEED_ITEMS = int(os.environ.get("LEAKPROOF_LAB_SEED_ITEMS", "20000"))
 HOT_ITEMS = max(1, min(500, SEED_ITEMS))  # reads concentrate here, as real traffic does
 PAGE_SIZE = 50
 JOB_POLLS = 20
 SERVER_WORKERS = int(os.environ.get("LEAKPROOF_LAB_WORKERS") or 1)
 PROGRESS_INTERVAL_S = 0.25
+
+
+def _unread_ids() -> Iterator[int]:
+    """Every id of the table once, in an order no cache can predict, then again.
+
+    Reads that keep reaching items not read before are what makes a cache without a bound grow
+    (a table smaller than the reads would bound it); a stride coprime with the table's size
+    visits each id once per pass.
+    """
+    stride = next(
+        n for n in range(SEED_ITEMS // 3 + 1, 2 * SEED_ITEMS + 2) if gcd(n, SEED_ITEMS) == 1
+    )
+    for n in itertools.count():
+        yield (random_start + n * stride) % SEED_ITEMS + 1
+
+
+random_start = random.randrange(SEED_ITEMS)
+_UNREAD = _unread_ids()
 
 
 class LabUser(FastHttpUser):
@@ -68,7 +90,7 @@ class Shopper(LabUser):
 
     @task(3)
     def read_any_item(self) -> None:
-        self.client.get(f"/items/{random.randint(1, SEED_ITEMS)}", name="/items/[id]")
+        self.client.get(f"/items/{next(_UNREAD)}", name="/items/[id]")
 
     @task(2)
     def list_page(self) -> None:
@@ -118,7 +140,7 @@ class JobRunner(LabUser):
 
 class Exporter(LabUser):
     fixed_count = 1
-    wait_time = constant(0.2)
+    wait_time = constant(1.0)
 
     @task
     def export_ndjson(self) -> None:
@@ -237,9 +259,10 @@ def _count(exception: Exception | None = None, **_kwargs: Any) -> None:
 def _start_progress(environment: Environment, **_kwargs: Any) -> None:
     path = os.environ.get("LEAKPROOF_LAB_PROGRESS")
     limit = int(os.environ.get("LEAKPROOF_LAB_MAX_REQUESTS") or 0)
+    stop_file = os.environ.get("LEAKPROOF_LAB_STOP_FILE") or ""
     if path:  # a greenlet under locust's monkey-patching, not an OS thread
         threading.Thread(
-            target=_write_progress, args=(environment, path, limit), daemon=True
+            target=_write_progress, args=(environment, path, limit, stop_file), daemon=True
         ).start()
 
 
@@ -247,7 +270,7 @@ events.request.add_listener(_count)  # type: ignore[no-untyped-call]
 events.init.add_listener(_start_progress)  # type: ignore[no-untyped-call]
 
 
-def _write_progress(environment: Environment, path: str, limit: int) -> None:
+def _write_progress(environment: Environment, path: str, limit: int, stop_file: str) -> None:
     progress = open(path, "a", buffering=1)  # noqa: SIM115 - closed by the quitting listener
 
     def line() -> None:
@@ -260,7 +283,8 @@ def _write_progress(environment: Environment, path: str, limit: int) -> None:
     environment.events.quitting.add_listener(last_line)  # type: ignore[no-untyped-call]
     while not progress.closed:
         line()
-        if limit and _counts["requests"] >= limit and environment.runner is not None:
+        done = (limit and _counts["requests"] >= limit) or (stop_file and os.path.exists(stop_file))
+        if done and environment.runner is not None:  # the bound, or the lab has seen enough
             environment.runner.quit()
             return
         time.sleep(PROGRESS_INTERVAL_S)

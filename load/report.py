@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from load import where
 from load.runner import BuildRun
 
 SAMPLE_COLUMNS = (
@@ -19,6 +20,8 @@ SAMPLE_COLUMNS = (
 )  # fmt: skip
 # (summary key, column title) for the tables of report.md, report.html and the terminal
 TABLE_ROWS = (
+    ("kind", "kind"),
+    ("top_site", "top growing site"),
     ("requests", "requests"),
     ("failures", "failed requests"),
     ("requests_per_s", "requests/s"),
@@ -28,6 +31,7 @@ TABLE_ROWS = (
     ("rss_peak_mb", "RSS peak MB"),
     ("rss_end_mb", "RSS end MB (after gc)"),
     ("rss_slope_mb_per_10k", "RSS slope MB / 10k requests"),
+    ("heap_slope_mb_per_10k", "heap slope MB / 10k requests"),
     ("retained_after_gc_mb", "held after gc MB"),
     ("peak_pool_checked_out", "pool checked out, peak"),
     ("peak_db_connections", "pg_stat_activity rows, peak"),
@@ -118,8 +122,9 @@ def _settings_line(settings: dict[str, Any]) -> str:
 
 def write_markdown(summary: dict[str, Any], plots: Sequence[Path], out: Path) -> Path:
     verdict = summary["verdict"]
+    outcome = verdict.get("outcome", "PASS" if verdict["ok"] else "FAIL")
     lines = [
-        f"# leakproof {summary['mode']}: {'PASS' if verdict['ok'] else 'FAIL'}",
+        f"# leakproof {summary['mode']}: {outcome}",
         "",
         f"Started {summary['started_at']}. {_settings_line(summary['settings'])}",
         "",
@@ -131,6 +136,7 @@ def write_markdown(summary: dict[str, Any], plots: Sequence[Path], out: Path) ->
         "",
         *[f"- {reason}" for reason in verdict["reasons"]],
         "",
+        *where.markdown(summary["builds"]),
         "## Figures",
         "",
         *_markdown_table(summary["builds"]),
@@ -184,20 +190,22 @@ def write_html(summary: dict[str, Any], plots: Sequence[Path], out: Path) -> Pat
         for plot in plots
     )
     reasons = "".join(f"<li>{html.escape(reason)}</li>" for reason in verdict["reasons"])
-    status = "PASS" if verdict["ok"] else "FAIL"
+    status = verdict.get("outcome", "PASS" if verdict["ok"] else "FAIL")
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>leakproof {summary["mode"]}: {status}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 980px; margin: 2em auto; padding: 0 1em; }}
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: .3em .7em; }}
 td:not(:first-child) {{ text-align: right; }} img {{ max-width: 100%; }}
-.PASS {{ color: #1b7837; }} .FAIL {{ color: #c51b7d; }} .note {{ color: #555; }}
+.PASS {{ color: #1b7837; }} .FAIL {{ color: #c51b7d; }} .INCONCLUSIVE {{ color: #b35806; }}
+.note {{ color: #555; }}
 </style></head><body>
 <h1>leakproof {summary["mode"]}: <span class="{status}">{status}</span></h1>
 <p>Started {html.escape(summary["started_at"])}.
 {html.escape(_settings_line(summary["settings"]))}</p>
 <p class="note">{html.escape(summary["settings"]["shared_cpus_note"])}.</p>
 <h2>Verdict</h2><p><strong>{html.escape(verdict["headline"])}</strong></p><ul>{reasons}</ul>
+{where.html_section(summary["builds"])}
 <h2>Figures</h2><table><tr><th></th>{head}</tr>{rows}</table>
 {images}
 </body></html>

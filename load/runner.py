@@ -7,6 +7,7 @@ a Ctrl-C or SIGTERM at any moment leaves no server, worker or generator behind.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -15,16 +16,29 @@ from pathlib import Path
 from typing import Any
 
 from load import database
-from load.analysis import interpolate_requests
-from load.config import LabConfig
+from load.analysis import heap_trend, interpolate_requests, rss_trend
+from load.attribution import Attribution, HeapPoint, ProbeChannel, collect
+from load.config import EXTEND_SHARE, LabConfig
+from load.kinds import LEAK_KINDS, Judgement, judge_samples
 from load.locust_output import LoadStats, Progress, read_progress, read_stats
 from load.sampling import Sample, Sampler
-from load.servers import Children, free_port, server_command, server_env, wait_ready
+from load.servers import (
+    ROOT,
+    Children,
+    free_port,
+    server_command,
+    server_env,
+    server_processes,
+    wait_ready,
+)
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 # after --run-time, locust stops its users and writes its CSV files: allow it that long
 LOCUST_EXIT_GRACE_S = 30.0
 TICK_S = 0.5
+# after the load stops and before the window's snapshot: aborted streams and the last
+# responses finish, so what the snapshot holds is what stays
+DRAIN_S = 2.0
 
 
 @dataclass
@@ -50,15 +64,37 @@ class BuildRun:
     errors: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step of the run
     server_died: bool = False
+    heap: list[HeapPoint] = field(default_factory=list)
+    attribution: Attribution | None = None  # None: the probe was off
+    extensions: list[str] = field(default_factory=list)  # why the load ran past --duration
 
 
 def locust_command(config: LabConfig, base_url: str, csv_prefix: Path) -> list[str]:
+    """locust runs until the cap; the lab stops it earlier (the stop file) once it has judged
+    and, for a build that grows, traced its window."""
     return [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
         "--host", base_url, "--users", str(config.users), "--spawn-rate", str(config.users),
-        "--run-time", f"{config.duration_s:g}s", "--csv", str(csv_prefix),
+        "--run-time", f"{config.load_cap_s + config.window_s:g}s", "--csv", str(csv_prefix),
         "--only-summary", "--exit-code-on-error", "0", "--loglevel", "WARNING",
     ]  # fmt: skip
+
+
+@dataclass
+class Window:
+    """The probe's tracing window over one build's load, and what it found."""
+
+    channel: ProbeChannel | None
+    opened_at: float | None = None  # unix time
+    attribution: Attribution = field(default_factory=Attribution)
+
+    def open(self, frames: int) -> None:
+        if self.channel is not None and self.opened_at is None:
+            self.channel.send("start", frames=frames)
+            self.opened_at = time.time()
+
+    def heap(self) -> list[HeapPoint]:
+        return self.channel.heap() if self.channel is not None else []
 
 
 def run_build(
@@ -69,6 +105,7 @@ def run_build(
     children: Children,
     show: Callable[[Live], None],
     debug_headers: dict[str, str],
+    pool_limit: int | None = None,
 ) -> BuildRun:
     timings: dict[str, float] = {}
     started = time.monotonic()
@@ -78,10 +115,14 @@ def run_build(
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     server_log = out / f"server-{build}.log"
+    probe_dir = out / f"probe-{build}" if config.attribution else None
+    if probe_dir is not None:
+        shutil.rmtree(probe_dir, ignore_errors=True)
+    window = Window(ProbeChannel(probe_dir) if probe_dir is not None else None)
     server = children.start(
         f"{build} server",
         server_command(build, config, port),
-        server_env(build, config, database_url),
+        server_env(build, config, database_url, probe_dir),
         server_log,
     )
     wait_ready(server, base_url, server_log)
@@ -93,6 +134,8 @@ def run_build(
     def phase(ts: float) -> str:
         if not load_started or ts < load_started[0]:
             return "idle"
+        if window.opened_at is not None and ts >= window.opened_at:
+            return "window"  # tracing: slower, and tracemalloc's tables in RSS; not measured
         return "warmup" if ts < load_started[0] + config.warmup_s else "measure"
 
     sampler = Sampler(
@@ -107,9 +150,12 @@ def run_build(
     sampler.start()
     progress_path = out / f"progress-{build}.txt"
     progress_path.unlink(missing_ok=True)
+    stop_path = out / f"stop-{build}"
+    stop_path.unlink(missing_ok=True)
     env = dict(os.environ)
     env.update(
         LEAKPROOF_LAB_PROGRESS=str(progress_path),
+        LEAKPROOF_LAB_STOP_FILE=str(stop_path),
         LEAKPROOF_LAB_SEED_ITEMS=str(config.seed_items),
         LEAKPROOF_LAB_MAX_REQUESTS=str(config.requests or 0),
         LEAKPROOF_LAB_WARMUP_S=f"{config.warmup_s:g}",
@@ -123,7 +169,10 @@ def run_build(
     )
     live = Live(build)
     baseline_taken = False
-    deadline = time.monotonic() + config.duration_s + LOCUST_EXIT_GRACE_S + 15
+    decide_at = config.duration_s
+    window_until: float | None = None
+    extensions: list[str] = []
+    deadline = time.monotonic() + config.load_cap_s + config.window_s + LOCUST_EXIT_GRACE_S + 15
     while generator.process.poll() is None and time.monotonic() < deadline:
         time.sleep(TICK_S)
         progress = read_progress(progress_path)
@@ -134,15 +183,41 @@ def run_build(
             live.requests, live.failures = progress[-1][1], progress[-1][2]
         live.sample = sampler.samples[-1] if sampler.samples else None
         show(live)
-        if not baseline_taken and load_started and time.time() >= load_started[0] + config.warmup_s:
+        if not load_started or stop_path.exists():
+            continue
+        elapsed = time.time() - load_started[0]
+        if not baseline_taken and elapsed >= config.warmup_s:
             sampler.baseline()  # /debug/growth's reference point, at the end of warm-up
             baseline_taken = True
+        if window_until is not None:
+            if elapsed >= window_until:
+                stop_path.touch()  # locust quits at its next progress line
+            continue
+        if elapsed < decide_at:
+            continue
+        judgement = judge_now(sampler.samples, window.heap(), progress, pool_limit)
+        if not judgement.conclusive and decide_at < config.load_cap_s:
+            extensions.append(f"{elapsed:.0f} s: {judgement.reasons[-1]}")
+            decide_at = min(decide_at + EXTEND_SHARE * config.duration_s, config.load_cap_s)
+        elif window.channel is not None and judgement.kind in LEAK_KINDS:
+            window.open(config.trace_frames)  # where does it grow? a few seconds of tracing
+            window_until = elapsed + config.window_s
+        else:
+            stop_path.touch()
     timings["load"] = time.monotonic() - started
+    generator.process.wait(LOCUST_EXIT_GRACE_S) if generator.process.poll() is None else None
     sampler.stop()
     generator.stop()
     server_died = server.process.poll() is not None
     if server_died:
         sampler.errors.append(f"the {build} server died during the run; see {server_log}")
+    started = time.monotonic()
+    if window.channel is not None and window.opened_at is not None and not server_died:
+        time.sleep(DRAIN_S)  # requests in flight when the load stopped are not growth
+        _, workers = server_processes(server.pid)
+        seq = window.channel.send("finish")
+        window.attribution = collect(window.channel, seq, [w.pid for w in workers], ROOT)
+    timings["attribution"] = time.monotonic() - started
     started = time.monotonic()
     growth = sampler.settle() if not server_died else {}
     timings["settle"] = time.monotonic() - started
@@ -153,6 +228,7 @@ def run_build(
     samples = [sample for sample in sampler.samples if sample.phase != "idle"]
     interpolate_requests(samples, progress)
     mark_cooldown(samples, progress)
+    heap = window.heap()
     return BuildRun(
         build=build,
         samples=samples,
@@ -161,9 +237,29 @@ def run_build(
         worker_restarts=max(0, len(sampler.worker_pids_seen) - _nominal_workers(config)),
         growth=growth,
         load_seconds=(progress[-1][0] - progress[0][0]) if len(progress) > 1 else 0.0,
-        errors=sampler.errors,
+        errors=sampler.errors + window.attribution.notes,
         timings={name: round(seconds, 1) for name, seconds in timings.items()},
         server_died=server_died,
+        heap=heap,
+        attribution=window.attribution if window.opened_at is not None else None,
+        extensions=extensions,
+    )
+
+
+def judge_now(
+    samples: list[Sample], heap: list[HeapPoint], progress: Progress, pool_limit: int | None
+) -> Judgement:
+    """The kind the samples so far support: is the evidence clear enough to stop the load?"""
+    current = [sample for sample in samples if sample.phase != "idle"]
+    interpolate_requests(current, progress)
+    requests = progress[-1][1] if progress else 0
+    failed_share = (progress[-1][2] / requests) if requests else 0.0
+    return judge_samples(
+        current,
+        rss_trend(current),
+        heap_trend(heap, current, progress) if heap else None,
+        pool_limit,
+        failed_share,
     )
 
 

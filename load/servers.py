@@ -28,6 +28,7 @@ TARGETS = {"fixed": "app.main:app", "leaky": "app.leaky.main:app"}
 READY_TIMEOUT_S = 60.0
 STOP_GRACE_S = 10.0
 LAB_CACHE_MAX_ENTRIES = 200
+LAB_TASKS_MAX_KEPT = 50
 MMAP_THRESHOLD_BYTES = 128 * 1024
 
 
@@ -39,15 +40,17 @@ def free_port() -> int:
 
 
 def server_command(build: str, config: LabConfig, port: int) -> list[str]:
+    """The server as ``python -m``, behind the probe (load/probe.py) when attribution is on."""
     target = TARGETS[build]
+    python = [sys.executable, "-m", "load.probe"] if config.attribution else [sys.executable, "-m"]
     if config.server == "uvicorn":
         return [
-            sys.executable, "-m", "uvicorn", target,
+            *python, "uvicorn", target,
             "--host", "127.0.0.1", "--port", str(port),
             "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip
     command = [
-        sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), target,
+        *python, "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), target,
         "--bind", f"127.0.0.1:{port}", "--workers", str(config.workers),
     ]  # fmt: skip
     if config.max_requests is not None:
@@ -63,8 +66,12 @@ def server_command(build: str, config: LabConfig, port: int) -> list[str]:
     return command
 
 
-def server_env(build: str, config: LabConfig, database_url: str) -> dict[str, str]:
+def server_env(
+    build: str, config: LabConfig, database_url: str, probe_dir: Path | None = None
+) -> dict[str, str]:
     env = dict(os.environ)
+    if probe_dir is not None:
+        env["LEAKPROOF_PROBE_DIR"] = str(probe_dir)
     env.update(
         LEAKPROOF_DATABASE_URL=database_url,
         LEAKPROOF_ENVIRONMENT="dev",
@@ -73,6 +80,10 @@ def server_env(build: str, config: LabConfig, database_url: str) -> dict[str, st
         # the bounded cache reaches its ceiling within warm-up (reads span the whole table),
         # so what the fixed build's memory does afterwards is steady state, not filling up
         LEAKPROOF_CACHE_MAX_ENTRIES=str(LAB_CACHE_MAX_ENTRIES),
+        # the same for the finished jobs the registry keeps for GET /jobs/{id}: at its default of
+        # 1000 they fill for about a minute of the lab's load, a slow climb of the heap that a
+        # short run cannot tell from a leak (it levels off; docs/lab.md, "bounded is not a leak")
+        LEAKPROOF_TASKS_MAX_KEPT=str(LAB_TASKS_MAX_KEPT),
         # glibc raises its mmap threshold after the first large buffer is freed, and from then
         # on puts export batches (~200 KB each) on the heap, which fragments and grows RSS in
         # ~1 MB steps that are not objects; a fixed threshold keeps them mmapped, returned on free

@@ -13,8 +13,11 @@ from statistics import median
 from typing import Any
 
 from app.settings import Settings
-from load.analysis import growing_resources, peak, rss_slope_mb_per_10k
+from load import where
+from load.analysis import Trend, growing_resources, heap_trend, peak, rss_trend
+from load.attribution import Attribution
 from load.config import LabConfig
+from load.kinds import judge_samples
 from load.runner import BuildRun
 from load.sampling import Sample
 
@@ -42,10 +45,51 @@ def retained_after_gc(samples: list[Sample]) -> float | None:
     return settled[-1] - median(measured[:3])
 
 
+def _interval(trend: Trend | None) -> list[float] | None:
+    return None if trend is None else [round(trend.low, 3), round(trend.high, 3)]
+
+
+def heap_mb(heap: Trend | None, found: Attribution | None) -> float | None:
+    if heap is None or found is None or found.bytes_per_block is None:
+        return None
+    return round(heap.slope * found.bytes_per_block / (1024 * 1024), 3)
+
+
 def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[str, Any]:
     samples = run.samples
     rss = [sample.rss_mb for sample in samples]
+    rss_fit = rss_trend(samples)
+    heap_fit = heap_trend(run.heap, samples, run.progress) if run.heap else None
+    failed_share = run.load.failures / run.load.requests if run.load.requests else 0.0
+    judgement = judge_samples(
+        samples, rss_fit, heap_fit, pool_limit(config, settings), failed_share
+    )
+    found = run.attribution
+    leaking = judgement.kind in ("object-leak", "resource-leak", "allocator-retention")
     return {
+        "kind": judgement.kind,
+        "kinds": judgement.kinds,
+        "kind_reasons": judgement.reasons,
+        "leaked_resources": judgement.resources,
+        "rss_slope_ci": _interval(rss_fit),
+        "heap_slope_blocks_per_10k": None if heap_fit is None else round(heap_fit.slope),
+        "heap_slope_blocks_ci": None
+        if heap_fit is None
+        else [round(heap_fit.low), round(heap_fit.high)],
+        # blocks in MB at the size of what the window held; known where a window was traced
+        "heap_slope_mb_per_10k": heap_mb(heap_fit, found),
+        # where it grows: shown for a build that grows; a flat build's window holds only what
+        # its bounded structures and requests in flight happened to hold when it closed
+        "leak_sites": (found.sites if found and leaking else []),
+        "growing_types": (found.types if found and leaking else []),
+        "attribution": None
+        if found is None
+        else {
+            "workers_answered": found.answered,
+            "sites_seen": found.sites[:3],
+        },
+        "top_site": where.top_site({"leak_sites": found.sites}) if found and leaking else None,
+        "extended": run.extensions,
         "requests": run.load.requests,
         "failures": run.load.failures,
         "requests_per_s": _round(run.load.requests_per_s, 1),
@@ -55,7 +99,7 @@ def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[
         "rss_start_mb": _round(rss[0]) if rss else None,
         "rss_end_mb": _round(rss[-1]) if rss else None,
         "rss_peak_mb": _round(max(rss)) if rss else None,
-        "rss_slope_mb_per_10k": _round(rss_slope_mb_per_10k(samples), 3),
+        "rss_slope_mb_per_10k": _round(rss_fit.slope if rss_fit else None, 3),
         "retained_after_gc_mb": _round(retained_after_gc(samples)),
         "peak_pool_checked_out": _int(peak(samples, "pool_checked_out")),
         "peak_db_connections": _int(peak(samples, "db_connections")),

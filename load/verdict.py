@@ -9,6 +9,10 @@ an old report. Failing reasons come first: the first one is the line the command
 - Leaking (the twin): a slope at least LEAK_FACTOR times the fixed build's (and beyond the flat
   limit itself, so that ten times nothing is still nothing), or a resource count that kept
   growing after warm-up.
+
+A summary that carries a ``kind`` (load/kinds.py: decided from confidence intervals) is judged
+by it: flat must be ``flat``, leaking must be one of the leak kinds, and ``inconclusive`` is
+neither a pass nor a failure (exit code EXIT_INCONCLUSIVE). Older summaries keep the rules above.
 """
 
 from __future__ import annotations
@@ -31,16 +35,36 @@ class Verdict:
     ok: bool = True
     reasons: list[str] = field(default_factory=list)
     _passed: list[str] = field(default_factory=list)
+    failures: int = 0
+    inconclusive: bool = False
 
     def fail(self, reason: str) -> None:
         self.ok = False
+        self.failures += 1
+        self.reasons.append(reason)
+
+    def unsure(self, reason: str) -> None:
+        """Not enough evidence either way, even after running longer: neither pass nor fail."""
+        self.ok = False
+        self.inconclusive = True
         self.reasons.append(reason)
 
     def pass_(self, reason: str) -> None:
         self._passed.append(reason)
 
+    @property
+    def outcome(self) -> str:
+        if self.ok:
+            return "PASS"
+        return "FAIL" if self.failures else "INCONCLUSIVE"
+
     def as_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "reasons": self.reasons + self._passed, "headline": self.headline}
+        return {
+            "ok": self.ok,
+            "outcome": self.outcome,
+            "reasons": self.reasons + self._passed,
+            "headline": self.headline,
+        }
 
     @property
     def headline(self) -> str:
@@ -68,7 +92,80 @@ def judge_serving(name: str, build: Summary, verdict: Verdict) -> None:
         )
 
 
+def where(build: Summary) -> str:
+    """The top site and the top holder, as the report's one-line answer to "where?"."""
+    found = []
+    sites = build.get("leak_sites") or []
+    if sites:
+        top = sites[0]
+        found.append(f"top site {top['file']}:{top['line']} (+{top['growth_mb']:.2f} MB)")
+    held = [t for t in build.get("growing_types") or [] if t.get("held_by")]
+    if held:
+        written = held[0].get("written_at") or []
+        found.append(
+            f"held by {held[0]['held_by']}" + (f", written at {written[0]}" if written else "")
+        )
+    return "; ".join(found)
+
+
+def describe_kind(build: Summary) -> str:
+    kind = str(build["kind"])
+    details = "; ".join(build.get("kind_reasons") or [])
+    place = where(build)
+    return kind + (f" ({details})" if details else "") + (f"; {place}" if place else "")
+
+
+def judge_flat_kind(name: str, build: Summary, verdict: Verdict) -> None:
+    judge_serving(name, build, verdict)
+    kind = build["kind"]
+    rss = build.get("rss_slope_mb_per_10k")
+    if kind == "flat":
+        heap = build.get("heap_slope_mb_per_10k")
+        verdict.pass_(
+            f"{name}: flat, RSS {_signed(rss)} MB per 10k requests after warm-up "
+            f"(interval {_ci(build.get('rss_slope_ci'))}, limit {FLAT_MB_PER_10K:g})"
+            + ("" if heap is None else f", heap {_signed(heap)}")
+        )
+    elif kind == "inconclusive":
+        verdict.unsure(
+            f"{name}: inconclusive after {build.get('load_seconds')} s of load: "
+            + "; ".join(build.get("kind_reasons") or [])
+            + "; run longer with --duration or --max-duration"
+        )
+    else:
+        verdict.fail(f"{name}: {describe_kind(build)}")
+
+
+def judge_leaking_kind(name: str, build: Summary, verdict: Verdict) -> None:
+    kind = build["kind"]
+    if kind == "flat":
+        verdict.fail(
+            f"{name}: no leak shown, flat: RSS {_signed(build.get('rss_slope_mb_per_10k'))} "
+            f"MB per 10k requests (interval {_ci(build.get('rss_slope_ci'))})"
+        )
+    elif kind == "inconclusive":
+        verdict.unsure(
+            f"{name}: inconclusive after {build.get('load_seconds')} s of load: "
+            + "; ".join(build.get("kind_reasons") or [])
+        )
+    else:
+        verdict.pass_(f"{name}: leaks shown, {describe_kind(build)}")
+    if build.get("failures"):
+        verdict.pass_(f"{name}: {build['failures']} of {build.get('requests')} requests failed")
+
+
+def _signed(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.2f}"
+
+
+def _ci(interval: list[float] | None) -> str:
+    return "n/a" if not interval else f"[{interval[0]:+.2f}, {interval[1]:+.2f}]"
+
+
 def judge_flat(name: str, build: Summary, verdict: Verdict) -> None:
+    if "kind" in build:
+        judge_flat_kind(name, build, verdict)
+        return
     judge_serving(name, build, verdict)
     slope = build.get("rss_slope_mb_per_10k")
     if slope is None:
@@ -108,6 +205,9 @@ def judge_flat(name: str, build: Summary, verdict: Verdict) -> None:
 def judge_leaking(
     name: str, build: Summary, reference_slope: float | None, verdict: Verdict
 ) -> None:
+    if "kind" in build:
+        judge_leaking_kind(name, build, verdict)
+        return
     slope = build.get("rss_slope_mb_per_10k")
     needed = max(LEAK_FACTOR * (reference_slope or 0.0), FLAT_MB_PER_10K)
     growing = build.get("growing", [])

@@ -9,8 +9,10 @@ from load.analysis import (
     growing_resources,
     interpolate_requests,
     kept_growing,
+    lower_envelope,
     median_slope,
     pooled_slope,
+    pooled_trend,
     recycled,
     rss_slope_mb_per_10k,
 )
@@ -121,3 +123,50 @@ def test_samples_get_the_request_counts_interpolated_at_their_time() -> None:
 def test_failures_per_second_is_the_rate_between_progress_lines() -> None:
     progress = [(10.0, 0, 0), (10.5, 50, 5), (11.5, 150, 5)]
     assert failures_per_second(progress) == [(0.5, 10.0), (1.5, 0.0)]
+
+
+def test_the_interval_holds_the_true_slope_and_excludes_zero_for_a_climb() -> None:
+    noise = random.Random(11)
+    xs = [float(x) for x in range(120)]
+    ys = [50.0 + 0.02 * x + noise.gauss(0, 0.3) for x in xs]
+    trend = pooled_trend([(xs, ys)])
+    assert trend is not None
+    assert trend.low <= 0.02 <= trend.high
+    assert trend.low > 0
+
+
+def test_the_interval_of_noise_straddles_zero() -> None:
+    noise = random.Random(12)
+    xs = [float(x) for x in range(120)]
+    trend = pooled_trend([(xs, [50.0 + noise.gauss(0, 0.3) for _ in xs])])
+    assert trend is not None
+    assert trend.low < 0 < trend.high
+
+
+def test_fewer_points_give_a_wider_interval() -> None:
+    noise = random.Random(13)
+    many = [float(x) for x in range(60)]
+    few = many[::6]
+
+    def width(xs: list[float]) -> float:
+        trend = pooled_trend([(xs, [0.01 * x + noise.gauss(0, 0.3) for x in xs])])
+        assert trend is not None
+        return trend.high - trend.low
+
+    assert width(few) > width(many)
+
+
+def test_too_few_points_give_no_trend() -> None:
+    assert pooled_trend([([1.0, 2.0], [1.0, 2.0])]) is None
+
+
+def test_the_lower_envelope_ignores_what_is_in_flight() -> None:
+    # a flat heap of 1000 blocks with bursts of in-flight objects on top, one bucket in three
+    points = []
+    for i in range(200):
+        in_flight = 800.0 if (i // 10) % 3 else 0.0
+        points.append((i * 0.1, i * 10.0, 1000.0 + in_flight * (i % 2)))
+    requests, floors = lower_envelope(points, bucket_s=1.0)
+    assert len(floors) == 20
+    assert set(floors) == {1000.0}
+    assert requests == sorted(requests)

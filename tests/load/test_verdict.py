@@ -95,7 +95,7 @@ def test_soak_judges_one_build_alone() -> None:
     assert judge_soak("fixed", build()).ok
     leaking = judge_soak("leaky", build(rss_slope_mb_per_10k=30.0))
     assert not leaking.ok
-    assert set(leaking.as_json()) == {"ok", "reasons", "headline"}
+    assert set(leaking.as_json()) == {"ok", "outcome", "reasons", "headline"}
     assert leaking.as_json()["reasons"][0].startswith("leaky: RSS grew 30.00 MB")
 
 

@@ -1,0 +1,122 @@
+"""What kind of growth a build shows, decided only when the evidence is clear either way.
+
+- ``resource-leak``: connections, asyncio tasks or fds kept growing after warm-up, or the pool sat
+  at its cap while requests failed (an exhausted pool stops growing: that is a leak's face too);
+- ``object-leak``: the Python heap (the interpreter's live blocks) grows per request;
+- ``allocator-retention``: RSS grows while the heap levels off: freed memory the allocator keeps,
+  not objects anyone holds (docs/leaks.md, allocator-retention);
+- ``memory-growth``: RSS grows and the heap was not traced (``--no-attribution``);
+- ``flat``: every interval lies below its limit and nothing kept growing;
+- ``inconclusive``: an interval straddles its limit. The lab then runs longer, up to a cap.
+
+A slope counts as growth when its whole confidence interval lies above the limit, as flat when
+it lies below; bounded structures that fill (the cache, kept jobs, pools) level off and fail the
+first test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from load.analysis import Trend, growing_resources
+from load.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
+from load.sampling import Sample
+
+LEAK_KINDS = ("resource-leak", "object-leak", "allocator-retention", "memory-growth")
+LEAKED_RESOURCES = ("tasks", "db_connections", "pool_checked_out", "fds")
+# the pool is "pinned" when it sits at its cap in this share of the measured samples
+PINNED_SHARE = 0.5
+# and requests fail beyond this share (a saturated but healthy pool fails none)
+PINNED_FAILED_SHARE = 0.01
+
+
+@dataclass
+class Judgement:
+    kind: str
+    kinds: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    resources: list[str] = field(default_factory=list)
+
+    @property
+    def conclusive(self) -> bool:
+        return self.kind != "inconclusive"
+
+
+def pinned_pool(samples: Sequence[Sample], pool_limit: int | None, failed_share: float) -> bool:
+    measured = [s.pool_checked_out for s in samples if s.phase == "measure"]
+    known = [value for value in measured if value is not None]
+    if not pool_limit or not known or failed_share <= PINNED_FAILED_SHARE:
+        return False
+    at_cap = sum(value >= pool_limit for value in known)
+    return at_cap >= PINNED_SHARE * len(known)
+
+
+def _interval(trend: Trend) -> str:
+    return f"{trend.slope:+.2f} [{trend.low:+.2f}, {trend.high:+.2f}]"
+
+
+def _blocks(trend: Trend) -> str:
+    return f"{trend.slope:+,.0f} [{trend.low:+,.0f}, {trend.high:+,.0f}]"
+
+
+def classify(
+    rss: Trend | None,
+    heap: Trend | None,
+    resources: list[str],
+    pinned: bool,
+) -> Judgement:
+    """The kind from the two memory trends (MB per 10k requests) and the resources that grew."""
+    judgement = Judgement(kind="inconclusive")
+    leaked = [name for name in resources if name in LEAKED_RESOURCES]
+    if pinned:
+        leaked.append("pool pinned at its cap while requests failed")
+    judgement.resources = leaked
+    if leaked:
+        judgement.kinds.append("resource-leak")
+        judgement.reasons.append("kept growing: " + ", ".join(leaked))
+    rss_grows = rss is not None and rss.low > FLAT_MB_PER_10K
+    rss_flat = rss is not None and rss.high <= FLAT_MB_PER_10K
+    if heap is not None and heap.low > HEAP_FLAT_BLOCKS_PER_10K:
+        judgement.kinds.append("object-leak")
+        judgement.reasons.append(f"heap {_blocks(heap)} blocks per 10k requests")
+    elif heap is not None and rss_grows and heap.high <= HEAP_FLAT_BLOCKS_PER_10K:
+        judgement.kinds.append("allocator-retention")
+        judgement.reasons.append(
+            f"RSS {_interval(rss)} MB per 10k requests while the heap stays flat "  # type: ignore[arg-type]
+            f"({_blocks(heap)} blocks)"
+        )
+    elif heap is None and rss_grows:
+        judgement.kinds.append("memory-growth")
+        judgement.reasons.append(f"RSS {_interval(rss)} MB per 10k requests (heap not traced)")  # type: ignore[arg-type]
+    if judgement.kinds:
+        judgement.kind = judgement.kinds[0]
+        return judgement
+    heap_flat = heap is None or heap.high <= HEAP_FLAT_BLOCKS_PER_10K
+    if rss_flat and heap_flat:
+        judgement.kind = "flat"
+        return judgement
+    if rss is None:
+        judgement.reasons.append("too few samples after warm-up to fit an RSS slope")
+    else:
+        judgement.reasons.append(
+            f"RSS {_interval(rss)} MB per 10k requests against a limit of {FLAT_MB_PER_10K:g}"
+            + (
+                ""
+                if heap is None
+                else f"; heap {_blocks(heap)} blocks against {HEAP_FLAT_BLOCKS_PER_10K:g}"
+            )
+        )
+    return judgement
+
+
+def judge_samples(
+    samples: Sequence[Sample],
+    rss: Trend | None,
+    heap: Trend | None,
+    pool_limit: int | None,
+    failed_share: float,
+) -> Judgement:
+    return classify(
+        rss, heap, growing_resources(samples), pinned_pool(samples, pool_limit, failed_share)
+    )

@@ -1,0 +1,72 @@
+"""The three-way decision on synthetic trends: growth and flatness need the whole interval."""
+
+from __future__ import annotations
+
+from load.analysis import Trend
+from load.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
+from load.kinds import classify, pinned_pool
+from tests.load.samples import series
+
+FLAT_RSS = Trend(0.1, -0.2, 0.4)
+FLAT_HEAP = Trend(100.0, -500.0, 800.0)
+GROWING_HEAP = Trend(40_000.0, 30_000.0, 50_000.0)
+GROWING_RSS = Trend(12.0, 9.0, 15.0)
+
+
+def test_flat_needs_both_intervals_below_their_limits() -> None:
+    assert classify(FLAT_RSS, FLAT_HEAP, [], pinned=False).kind == "flat"
+
+
+def test_a_growing_heap_is_an_object_leak_whatever_rss_does() -> None:
+    judged = classify(FLAT_RSS, GROWING_HEAP, [], pinned=False)
+    assert judged.kind == "object-leak"
+    assert "blocks per 10k requests" in judged.reasons[0]
+
+
+def test_rss_up_with_the_heap_flat_is_allocator_retention_not_a_leak_of_objects() -> None:
+    judged = classify(GROWING_RSS, FLAT_HEAP, [], pinned=False)
+    assert judged.kind == "allocator-retention"
+    assert "heap stays flat" in judged.reasons[0]
+
+
+def test_rss_up_with_the_heap_unclear_is_not_called_allocator_retention() -> None:
+    straddling = Trend(HEAP_FLAT_BLOCKS_PER_10K, 0.0, 3 * HEAP_FLAT_BLOCKS_PER_10K)
+    assert classify(GROWING_RSS, straddling, [], pinned=False).kind == "inconclusive"
+
+
+def test_without_a_heap_rss_growth_is_memory_growth() -> None:
+    assert classify(GROWING_RSS, None, [], pinned=False).kind == "memory-growth"
+    assert classify(FLAT_RSS, None, [], pinned=False).kind == "flat"
+
+
+def test_an_interval_across_the_limit_is_inconclusive() -> None:
+    across = Trend(FLAT_MB_PER_10K, 0.2, 2 * FLAT_MB_PER_10K)
+    judged = classify(across, FLAT_HEAP, [], pinned=False)
+    assert judged.kind == "inconclusive"
+    assert "limit of 1" in judged.reasons[0]
+    assert classify(None, None, [], pinned=False).kind == "inconclusive"
+
+
+def test_resources_come_first_and_are_named() -> None:
+    judged = classify(FLAT_RSS, GROWING_HEAP, ["tasks", "threads"], pinned=False)
+    assert judged.kind == "resource-leak"
+    assert judged.kinds == ["resource-leak", "object-leak"]
+    assert judged.resources == ["tasks"]  # threads rising alone is not a leak of anything
+
+
+def test_a_pool_pinned_at_its_cap_while_requests_fail_is_a_resource_leak() -> None:
+    judged = classify(FLAT_RSS, FLAT_HEAP, [], pinned=True)
+    assert judged.kind == "resource-leak"
+    assert judged.resources == ["pool pinned at its cap while requests failed"]
+
+
+def test_pinned_needs_the_cap_most_of_the_time_and_failures() -> None:
+    at_cap = series(40, rss=lambda _i: 80.0)
+    for sample in at_cap:
+        sample.pool_checked_out = 15
+    assert pinned_pool(at_cap, 15, failed_share=0.05)
+    assert not pinned_pool(at_cap, 15, failed_share=0.0)  # saturated but serving: healthy
+    half = series(40, rss=lambda _i: 80.0)
+    for index, sample in enumerate(half):
+        sample.pool_checked_out = 15 if index % 3 == 0 else 4
+    assert not pinned_pool(half, 15, failed_share=0.05)
