@@ -50,6 +50,7 @@ class BuildRun:
     errors: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step of the run
     server_died: bool = False
+    recycles: dict[str, int] = field(default_factory=dict)  # by reason, from /metrics
 
 
 def locust_command(config: LabConfig, base_url: str, csv_prefix: Path) -> list[str]:
@@ -72,7 +73,7 @@ def run_build(
 ) -> BuildRun:
     timings: dict[str, float] = {}
     started = time.monotonic()
-    database.reseed(database_url, config.seed_items)
+    database.reseed(database_url, config.seed_items, config.item_bytes)
     timings["seed"] = time.monotonic() - started
     started = time.monotonic()
     port = free_port()
@@ -164,6 +165,7 @@ def run_build(
         errors=sampler.errors,
         timings={name: round(seconds, 1) for name, seconds in timings.items()},
         server_died=server_died,
+        recycles={reason: int(count) for reason, count in sampler.inside.recycles.items()},
     )
 
 

@@ -22,6 +22,7 @@ import httpx
 import psutil
 
 from load.config import LabConfig
+from load.recycling import memory_env
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"fixed": "app.main:app", "leaky": "app.leaky.main:app"}
@@ -60,6 +61,8 @@ def server_command(build: str, config: LabConfig, port: int) -> list[str]:
             "--max-requests-jitter",
             str(jitter),
         ]
+    elif config.max_memory is not None:
+        command += ["--max-requests", "0"]  # memory alone decides when a worker is recycled
     return command
 
 
@@ -81,6 +84,7 @@ def server_env(build: str, config: LabConfig, database_url: str) -> dict[str, st
     )
     if build == "leaky":
         env["LEAKPROOF_LEAKS"] = config.leaks_env
+    env.update(memory_env(config))
     return env
 
 
