@@ -88,12 +88,17 @@ class DrainingServer(Server):
             "; grew most at: " + "; ".join(sites) if sites else "",
         )
 
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+    def count_recycle(self) -> None:
+        """A worker leaving for its memory or its request count counts in /metrics (a TERM
+        does not: that is a stop, not a recycle)."""
         limit = self.config.limit_max_requests
         if self.recycle_reason is None and limit and self.server_state.total_requests >= limit:
             self.recycle_reason = "requests"
         if self.recycle_reason is not None:
             count_recycle(self.recycle_reason)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.count_recycle()
         self.draining = True
         for server in self.servers:
             server.close()  # stop accepting; requests already accepted arrive during the grace
