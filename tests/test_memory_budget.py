@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -20,7 +24,7 @@ from app.memory_budget import (
     memory_budget,
     rss_bytes,
 )
-from app.settings import Settings, SettingsError, load_settings
+from app.settings import MIN_WORKER_MEMORY_MB, Settings, SettingsError, load_settings
 
 GB = 1024 * MB
 
@@ -146,3 +150,68 @@ def test_a_bad_budget_names_the_variable_and_the_fix(value: str, problem: str) -
         load_settings(max_worker_memory_mb=value)
     assert "LEAKPROOF_MAX_WORKER_MEMORY_MB" in str(raised.value)
     assert problem in str(raised.value)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def gunicorn_with_limit(
+    tmp_path: Path, limit_bytes: int, workers: int, database_url: str
+) -> subprocess.Popen[str]:
+    """gunicorn with the budget on auto under a cgroup file of the test's own."""
+    write(tmp_path / "cgroup" / "memory.max", str(limit_bytes))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LEAKPROOF_")}
+    environment.update(
+        LEAKPROOF_DATABASE_URL=database_url,
+        LEAKPROOF_MAX_WORKER_MEMORY_MB="auto",
+        LEAKPROOF_CGROUP_ROOT=str(tmp_path / "cgroup"),
+        LEAKPROOF_WORKERS=str(workers),
+    )
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(ROOT / "gunicorn.conf.py"),
+            "app.main:app",
+            "--bind",
+            "127.0.0.1:0",
+        ],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_gunicorn_refuses_a_limit_too_small_in_one_line(tmp_path: Path, database_url: str) -> None:
+    server = gunicorn_with_limit(tmp_path, 200 * MB, workers=4, database_url=database_url)
+    output, _ = server.communicate(timeout=60)
+    assert server.returncode != 0
+    assert (
+        "leakproof: LEAKPROOF_MAX_WORKER_MEMORY_MB=auto: the container's limit of 200 MB" in output
+    )
+    assert "Traceback" not in output
+
+
+def test_gunicorn_derives_each_workers_budget_from_the_limit(
+    tmp_path: Path, database_url: str
+) -> None:
+    server = gunicorn_with_limit(tmp_path, 1024 * MB, workers=3, database_url=database_url)
+    try:
+        assert server.stdout is not None
+        line = ""
+        deadline = time.monotonic() + 60
+        while "memory budget per worker" not in line and time.monotonic() < deadline:
+            line = server.stdout.readline()
+            assert line or server.poll() is None, "gunicorn exited before it chose a budget"
+    finally:
+        server.terminate()
+        server.communicate(timeout=60)
+    # (1024 x 0.75 - the arbiter) / (3 x 1.05): under 244 MB, and above an idle worker
+    budget_mb = float(line.split("memory budget per worker: ")[1].split(" MB")[0])
+    assert MIN_WORKER_MEMORY_MB < budget_mb < 1024 * 0.75 / (3 * (1 + JITTER_SHARE))
+    assert "container limit 1024 MB" in line
+    assert "3 workers" in line

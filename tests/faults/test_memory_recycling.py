@@ -10,7 +10,6 @@ budget is an idle worker's RSS plus room to grow; the figures are in docs/reliab
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import random
 import re
 import time
@@ -21,6 +20,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.cli import BUILDS as BUILD_TARGETS
 from tests.faults.postgres import existing_names, missing_items, seed_items
 from tests.faults.servers import Server, running
 from tests.faults.traffic import Step, Tally, call, drive
@@ -108,9 +108,8 @@ async def load_under_budget(
     return driven_s, await asyncio.to_thread(memory_recycles_in_metrics, server)
 
 
-# a project started without the twin keeps the fixed build's half
-BUILDS = [("leaky", "app.leaky.main:app")] if importlib.util.find_spec("app.leaky") else []
-BUILDS.append(("fixed", "app.main:app"))
+# the twin first, when the project has one (a project started without it keeps the fixed half)
+BUILDS = sorted(BUILD_TARGETS.items(), key=lambda build: build[0] != "leaky")
 
 
 @pytest.mark.parametrize(("build", "target"), BUILDS)
