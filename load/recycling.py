@@ -82,12 +82,12 @@ def judge_recycling(verdict: Judged, builds: dict[str, dict[str, Any]]) -> None:
         if recycles and name == "fixed":
             verdict.fail(
                 f"{name}: {recycles} workers recycled by memory: a flat build reached its "
-                f"budget, {budget} (is it below a warm worker? see workers.png)"
+                f"budget ({budget}); is it below a warm worker? see workers.png"
             )
         elif recycles:
             verdict.pass_(
                 f"{name}: recycling by memory bounded a leak: {recycles} workers recycled past "
-                f"{budget}, {failed} (the saw tooth in workers.png)"
+                f"their budget ({budget}), {failed} (the saw tooth in workers.png)"
             )
         else:
-            verdict.pass_(f"{name}: no recycle was needed: no worker reached {budget}")
+            verdict.pass_(f"{name}: no recycle was needed: no worker reached its budget ({budget})")

@@ -97,7 +97,7 @@ def test_the_verdict_says_recycling_by_memory_bounded_the_leak() -> None:
     verdict = judge_compare(fixed, leaky)
     reasons = verdict.as_json()["reasons"]
     assert verdict.ok, reasons
-    assert "fixed: no recycle was needed: no worker reached 150 MB" in reasons
+    assert "fixed: no recycle was needed: no worker reached its budget (150 MB)" in reasons
     assert any(
         r.startswith("leaky: recycling by memory bounded a leak: 6 workers") for r in reasons
     )
