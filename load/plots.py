@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from load.analysis import failures_per_second
 from load.config import LabConfig
-from load.recycling import recycle_reasons
+from load.recycling import recycle_reasons, recycles_by_requests
 from load.runner import BuildRun
 
 MIN_STEP_S = 0.1
@@ -151,7 +151,7 @@ def worker_memory(runs: Sequence[BuildRun], config: LabConfig, path: Path) -> Pa
             {pid: (points[0][0], points[-1][0]) for pid, points in lives.items()},
             end,
             config.out / f"server-{run.build}.log",
-            max_requests=bool(config.max_requests),
+            max_requests=recycles_by_requests(config),
         )
         marked: set[str] = set()
         for pid, points in lives.items():

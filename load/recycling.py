@@ -41,6 +41,14 @@ def budget_text(config: LabConfig) -> str | None:
     return f"{config.max_memory} MB"
 
 
+def recycles_by_requests(config: LabConfig) -> bool:
+    """Whether the run's gunicorn recycles after max_requests: the option's value, or the
+    settings' (on by default) unless --max-memory alone decides."""
+    if config.max_requests is not None:
+        return config.max_requests > 0
+    return config.max_memory is None
+
+
 def recycled_by_memory(server_log: Path) -> set[int]:
     """The pids of the workers that logged a recycle by memory."""
     try:

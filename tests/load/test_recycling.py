@@ -13,7 +13,7 @@ from load import plots
 from load.cli import add_compare_command, config_from, run_compare
 from load.config import LabConfig
 from load.locust_output import LoadStats
-from load.recycling import memory_env, recycle_reasons
+from load.recycling import memory_env, recycle_reasons, recycles_by_requests
 from load.runner import BuildRun
 from load.sampling import Inside
 from load.servers import server_command
@@ -89,6 +89,17 @@ def test_each_ended_life_gets_its_reason(tmp_path: Path) -> None:
     lives = {101: (0.0, 10.0), 102: (0.0, 12.0), 103: (10.5, 30.0)}
     assert recycle_reasons(lives, 30.0, log, max_requests=False) == {101: "memory", 102: "ended"}
     assert recycle_reasons(lives, 30.0, log, max_requests=True)[102] == "requests"
+
+
+@pytest.mark.parametrize(
+    ("max_requests", "max_memory", "expected"),
+    [(None, None, True), (None, 150, False), (500, 150, True), (0, None, False)],
+)
+def test_whether_a_run_recycles_by_requests(
+    max_requests: int | None, max_memory: int | None, expected: bool
+) -> None:
+    config = LabConfig(server="gunicorn", max_requests=max_requests, max_memory=max_memory)
+    assert recycles_by_requests(config) is expected
 
 
 def test_the_verdict_says_recycling_by_memory_bounded_the_leak() -> None:
