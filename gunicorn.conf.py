@@ -1,7 +1,8 @@
 """gunicorn settings from the same Settings as the app: `gunicorn -c gunicorn.conf.py app.main:app`.
 
-Worker recycling (max_requests + jitter) is the safety net that bounds a leaking worker's
-memory to a saw tooth; it hides leaks, it does not fix them.
+Worker recycling is the safety net that bounds a leaking worker's memory to a saw tooth: after
+max_requests (+ jitter), or past a memory budget (LEAKPROOF_MAX_WORKER_MEMORY_MB, see
+app/memory_budget.py) before a container's limit is reached. It hides leaks, it does not fix them.
 """
 
 import os
@@ -17,10 +18,13 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     _made_metrics_dir.append(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 from app.lifespan import database_url  # noqa: E402
+from app.memory_budget import BudgetError, MemoryBudget, memory_budget, rss_bytes  # noqa: E402
 from app.metrics import MULTIPROC_ENV, mark_worker_dead, reset_multiprocess_dir  # noqa: E402
 from app.settings import ENV_PREFIX, load_settings  # noqa: E402
 
 _settings = load_settings()
+# the per-worker memory budget, chosen by the arbiter once the worker count is final
+_budget: list[MemoryBudget] = []
 
 # uvicorn-worker's worker, with a shutdown that answers connections it accepted (app/worker.py)
 worker_class = "app.worker.Worker"
@@ -39,7 +43,20 @@ backlog = 2048
 control_socket_disable = True
 
 
-def on_starting(_server: object) -> None:
+def on_starting(server: object) -> None:
+    # the worker count may come from the command line (--workers), so the budget is chosen here
+    workers: int = server.cfg.workers  # type: ignore[attr-defined]
+    try:
+        budget = memory_budget(_settings, workers=workers, reserved_bytes=rss_bytes())
+    except BudgetError as error:
+        raise SystemExit(f"leakproof: {error}") from None
+    if budget is not None:
+        _budget.append(budget)
+        server.log.info(  # type: ignore[attr-defined]
+            "memory budget per worker: %.0f MB (+ up to 5%% jitter each), from %s",
+            budget.bytes / 2**20,
+            budget.source,
+        )
     # The arbiter, not each worker, owns the embedded PostgreSQL and the metrics folder, so
     # workers share one database and recycling a worker never stops it.
     if not os.environ.get(f"{ENV_PREFIX}DATABASE_URL"):
@@ -47,6 +64,12 @@ def on_starting(_server: object) -> None:
     # a folder given by the environment (a container's, a volume) may hold a previous run's files
     os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)
     reset_multiprocess_dir(os.environ[MULTIPROC_ENV])
+
+
+def post_fork(_server: object, worker: object) -> None:
+    # each worker draws its own jitter, so workers that grow alike do not drain together
+    if _budget:
+        worker.memory_limit_bytes = _budget[0].jittered()  # type: ignore[attr-defined]
 
 
 def child_exit(_server: object, worker: object) -> None:

@@ -21,6 +21,7 @@ import psutil
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
+    Counter,
     Gauge,
     ProcessCollector,
     generate_latest,
@@ -31,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+RECYCLES = "leakproof_worker_recycles"
+RECYCLE_REASONS = ("requests", "memory")
 
 
 def multiprocess_dir() -> str | None:
@@ -57,6 +60,15 @@ class Metrics:
         self._rss = self._gauge(
             "leakproof_worker_rss_bytes", "resident memory of a worker", "liveall"
         )
+        # a counter's files outlive the worker that wrote them: recycles by every past worker
+        self._recycles = Counter(
+            RECYCLES,
+            "gunicorn workers recycled, by reason (requests: max_requests; memory: the budget)",
+            ["reason"],
+            registry=None if self._multiprocess else self._registry,
+        )
+        for reason in RECYCLE_REASONS:
+            self._recycles.labels(reason=reason)  # listed at 0 before the first recycle
         self._updated = self._gauge(
             "leakproof_worker_metrics_updated_seconds",
             "unix time of a worker's last gauge update (shows stale workers)",
@@ -96,6 +108,13 @@ async def refresh_periodically(update: Callable[[], Awaitable[None]], interval_s
         except Exception:
             logger.exception("metrics refresh failed; retrying in %.1f s", interval_s)
         await asyncio.sleep(interval_s)
+
+
+def count_recycle(reason: str) -> None:
+    """One more worker recycled for ``reason``, called by the worker as it starts to drain.
+    Only gunicorn recycles, and gunicorn runs in multiprocess mode: elsewhere, nothing to count."""
+    if multiprocess_dir() is not None:
+        Counter(RECYCLES, "", ["reason"], registry=None).labels(reason=reason).inc()
 
 
 def reset_multiprocess_dir(path: str) -> None:

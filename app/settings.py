@@ -12,6 +12,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "LEAKPROOF_"
+# the smallest memory budget a worker may get: below it a worker would be over budget idle
+MIN_WORKER_MEMORY_MB = 64
 
 
 class SettingsError(RuntimeError):
@@ -118,6 +120,22 @@ class Settings(BaseSettings):
     worker_timeout_s: int = Field(
         60, ge=1, description="gunicorn kills a worker silent for this long."
     )
+    max_worker_memory_mb: int | Literal["auto"] | None = Field(
+        None,
+        description="Recycle a gunicorn worker past this RSS (MB), draining it; auto: from the "
+        "container's memory limit; unset: never.",
+    )
+    worker_memory_headroom: float = Field(
+        0.25,
+        gt=0,
+        lt=1,
+        description="With auto: share of the container's limit kept free for what workers grow "
+        "while one drains.",
+    )
+    cgroup_root: Path = Field(
+        Path("/sys/fs/cgroup"),
+        description="Where auto reads the container's memory limit (cgroup v2 or v1).",
+    )
 
     debug_enabled: bool | None = Field(
         None, description="Serve /debug/*; unset: on in dev, on in prod only with a token."
@@ -141,6 +159,27 @@ class Settings(BaseSettings):
         if seconds == 0:
             raise ValueError("0 would replace every connection on every checkout; use -1 for never")
         return seconds
+
+    @field_validator("max_worker_memory_mb", mode="before")
+    @classmethod
+    def _budget_number_auto_or_unset(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            if value in {"", "none", "off"}:
+                return None
+            if value != "auto" and not value.isdigit():
+                raise ValueError(f"{value!r} is not a number of MB, auto, or empty for never")
+        return value
+
+    @field_validator("max_worker_memory_mb")
+    @classmethod
+    def _budget_above_an_idle_worker(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, int) and value < MIN_WORKER_MEMORY_MB:
+            raise ValueError(
+                f"{value} MB is below what a worker holds when idle: every worker would recycle "
+                f"as it starts; give at least {MIN_WORKER_MEMORY_MB}, or unset it"
+            )
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -7,28 +7,98 @@ and no answer. Under load, with workers recycled every few hundred requests, tha
 few times a minute here (tests/faults/test_recycling.py). This server waits a short grace after
 it stops accepting, so such requests are read and answered (with ``Connection: close``) before
 the remaining idle connections are closed. The other worker keeps accepting meanwhile.
+
+A worker given a memory budget (app/memory_budget.py) checks its own RSS a few times a second
+and, past it, leaves exactly as a ``max_requests`` recycle does: uvicorn's ``should_exit``, then
+this drain. Either recycle is counted by reason in /metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
 import socket
 import sys
+import tracemalloc
 
+import psutil
 from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.config import Config
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
+
+from app.memory_budget import MB, growing_sites, rss_bytes
+from app.metrics import count_recycle
 
 # long enough for the event loop to read requests already on accepted sockets, short enough
 # not to matter next to gunicorn's graceful_timeout
 ACCEPTED_GRACE_S = 0.3
+# as often as uvicorn itself looks at its max_requests count
+MEMORY_CHECK_INTERVAL_S = 0.1
+
+logger = logging.getLogger(__name__)
 
 
 class DrainingServer(Server):
     draining = False
 
+    def __init__(self, config: Config, memory_limit_bytes: int | None = None) -> None:
+        super().__init__(config)
+        self.memory_limit_bytes = memory_limit_bytes
+        self.recycle_reason: str | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        watch = asyncio.create_task(self.watch_memory()) if self.memory_limit_bytes else None
+        try:
+            await super().serve(sockets)
+        finally:
+            if watch is not None:
+                watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watch
+
+    async def watch_memory(self) -> None:
+        """Past the budget, recycle: stop accepting and drain, as ``max_requests`` does."""
+        assert self.memory_limit_bytes is not None
+        baseline: tracemalloc.Snapshot | None = None
+        while not self.should_exit:
+            await asyncio.sleep(MEMORY_CHECK_INTERVAL_S)
+            if baseline is None and self.started and tracemalloc.is_tracing():
+                baseline = tracemalloc.take_snapshot()  # the lifespan has started tracing
+            rss = rss_bytes()
+            if rss > self.memory_limit_bytes and not self.should_exit:
+                self.recycle_reason = "memory"
+                self.should_exit = True
+                self.log_memory_recycle(rss, growing_sites(baseline))
+                return
+
+    def log_memory_recycle(self, rss: int, sites: list[str]) -> None:
+        uss = psutil.Process().memory_full_info().uss
+        logger.warning(
+            "worker %d recycled by memory: RSS %.1f MB (USS %.1f MB) over its budget of %.1f MB "
+            "after %d requests; draining%s",
+            os.getpid(),
+            rss / MB,
+            uss / MB,
+            (self.memory_limit_bytes or 0) / MB,
+            self.server_state.total_requests,
+            "; grew most at: " + "; ".join(sites) if sites else "",
+        )
+
+    def count_recycle(self) -> None:
+        """A worker leaving for its memory or its request count counts in /metrics (a TERM
+        does not: that is a stop, not a recycle)."""
+        limit = self.config.limit_max_requests
+        if self.recycle_reason is None and limit and self.server_state.total_requests >= limit:
+            self.recycle_reason = "requests"
+        if self.recycle_reason is not None:
+            count_recycle(self.recycle_reason)
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.count_recycle()
         self.draining = True
         for server in self.servers:
             server.close()  # stop accepting; requests already accepted arrive during the grace
@@ -65,9 +135,12 @@ class CloseConnectionsWhenDraining:
 
 
 class Worker(UvicornWorker):  # type: ignore[misc]
+    # set by gunicorn.conf.py's post_fork: this worker's budget, its jitter included
+    memory_limit_bytes: int | None = None
+
     # the same as UvicornWorker._serve, with the draining server
     async def _serve(self) -> None:
-        server = DrainingServer(config=self.config)
+        server = DrainingServer(config=self.config, memory_limit_bytes=self.memory_limit_bytes)
         self.config.app = CloseConnectionsWhenDraining(self.wsgi, server)
         self._install_sigquit_handler()
         await server.serve(sockets=self.sockets)

@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-from app.settings import load_settings
+from app.settings import MIN_WORKER_MEMORY_MB, load_settings
 from load import database, plots, report
 from load.config import DEFAULT, QUICK, SCENARIOS, LabConfig, parse_scenarios, warmup_for
 from load.console import Progress, print_result
@@ -48,6 +48,17 @@ def _positive_int(text: str) -> int:
 def _non_negative_int(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return int(text)
+
+
+def _max_memory(text: str) -> int | str:
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < MIN_WORKER_MEMORY_MB:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not auto or a number of MB of at least {MIN_WORKER_MEMORY_MB} "
+            "(an idle worker holds more)"
+        )
     return int(text)
 
 
@@ -107,9 +118,26 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
         help="gunicorn recycles a worker after this many requests (shows the saw tooth)",
     )
     parser.add_argument(
+        "--max-memory",
+        type=_max_memory,
+        help="gunicorn recycles a worker past this RSS in MB, draining it; auto: from "
+        "--memory-limit as in a container (without --max-requests, memory alone decides)",
+    )
+    parser.add_argument(
+        "--memory-limit",
+        type=_positive_int,
+        help="the container memory limit in MB that --max-memory auto shares among workers",
+    )
+    parser.add_argument(
         "--seed-items",
         type=_positive_int,
         help=f"items in the table during the run (default {DEFAULT.seed_items})",
+    )
+    parser.add_argument(
+        "--item-bytes",
+        type=_positive_int,
+        help="pad each seeded item's description to this many bytes: a leak that keeps "
+        "items grows faster (exports and pages weigh more too)",
     )
     parser.add_argument(
         "--warmup",
@@ -174,7 +202,10 @@ def config_from(args: argparse.Namespace) -> LabConfig:
         "server": args.server,
         "workers": args.workers,
         "max_requests": args.max_requests,
+        "max_memory": args.max_memory,
+        "memory_limit_mb": args.memory_limit,
         "seed_items": args.seed_items,
+        "item_bytes": args.item_bytes,
         "scenarios": args.scenarios,
         "max_duration_s": args.max_duration,
     }
@@ -194,6 +225,10 @@ def config_from(args: argparse.Namespace) -> LabConfig:
             f"warm-up ({config.warmup_s:g} s) leaves no time to measure in "
             f"{config.duration_s:g} s; lengthen --duration or shorten --warmup"
         )
+    if config.max_memory is not None and config.server != "gunicorn":
+        raise ValueError("--max-memory recycles gunicorn workers: add --server gunicorn")
+    if (config.max_memory == "auto") != (config.memory_limit_mb is not None):
+        raise ValueError("--max-memory auto needs --memory-limit MB (and only it uses one)")
     out = args.out or Path("reports") / datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
     return replace(config, out=out)
 
@@ -279,6 +314,8 @@ def run_lab(mode: str, builds: list[str], config: LabConfig) -> int:
         "verdict": verdict.as_json(),
     }
     figures = plots.draw_all(runs, config.out)
+    if config.server == "gunicorn":
+        figures.append(plots.worker_memory(runs, config, config.out / "workers.png"))
     report.write_summary(summary, config.out)
     report.write_samples(runs, config.out)
     report.write_markdown(summary, figures, config.out)

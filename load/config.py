@@ -53,9 +53,13 @@ class LabConfig:
     server: ServerKind = "uvicorn"
     workers: int = 2  # gunicorn only; uvicorn runs one process
     max_requests: int | None = None  # gunicorn recycling; None: the settings' value
+    # gunicorn recycling by memory: MB per worker, or "auto" under memory_limit_mb; None: off
+    max_memory: int | Literal["auto"] | None = None
+    memory_limit_mb: int | None = None
     scenarios: tuple[str, ...] = SCENARIOS
     # reads keep reaching items not read before, so a cache without a bound keeps growing
     seed_items: int = 20_000
+    item_bytes: int | None = None  # pad each seeded item's description to this length
     sample_interval_s: float = 0.25
     # Start-up growth to leave out of the slope: pools and caches fill, and the allocator grows
     # its arenas to the load's high-water mark (~1 MB steps that would dominate a short run).
@@ -88,6 +92,8 @@ class LabConfig:
         server = (
             f"gunicorn x{self.workers}"
             + (f", max-requests {self.max_requests}" if self.max_requests is not None else "")
+            + (f", max-memory {self.max_memory}" if self.max_memory is not None else "")
+            + (f" (limit {self.memory_limit_mb} MB)" if self.memory_limit_mb else "")
             if self.server == "gunicorn"
             else "uvicorn (1 process)"
         )

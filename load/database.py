@@ -38,12 +38,13 @@ def prepare(url: str) -> None:
     migrations.upgrade(url)
 
 
-def reseed(url: str, items: int) -> None:
-    """Empty the table and insert ``items`` rows with ids 1..items: each build starts equal."""
-    asyncio.run(_reseed(url, items))
+def reseed(url: str, items: int, item_bytes: int | None = None) -> None:
+    """Empty the table and insert ``items`` rows with ids 1..items: each build starts equal.
+    ``item_bytes`` pads each description to that length (what a cached item weighs)."""
+    asyncio.run(_reseed(url, items, item_bytes))
 
 
-async def _reseed(url: str, items: int) -> None:
+async def _reseed(url: str, items: int, item_bytes: int | None = None) -> None:
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         async with connection.transaction():
@@ -52,7 +53,7 @@ async def _reseed(url: str, items: int) -> None:
                 "INSERT INTO items (name, description, price) "
                 "SELECT 'item-' || n, $1::text, (n % 1000) + 0.99 "
                 "FROM generate_series(1, $2::int) AS n",
-                DESCRIPTION,
+                DESCRIPTION.ljust(item_bytes or 0, "."),
                 items,
             )
         await connection.execute("ANALYZE items")

@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from load.analysis import failures_per_second
+from load.config import LabConfig
+from load.recycling import recycle_reasons, recycles_by_requests
 from load.runner import BuildRun
 
 MIN_STEP_S = 0.1
@@ -117,6 +119,69 @@ def throughput_and_failures(runs: Sequence[BuildRun], path: Path) -> Path:
     for axes in (top, bottom):
         axes.grid(alpha=0.3)
         axes.legend()
+    return _save(figure, path)
+
+
+# how each kind of recycle is marked at the end of a worker's life
+RECYCLE_MARKS = {
+    "memory": ("v", "#d6604d", "recycled by memory"),
+    "requests": ("s", "#4393c3", "recycled by max_requests"),
+    "ended": ("x", "#555555", "exited"),
+}
+
+
+def worker_memory(runs: Sequence[BuildRun], config: LabConfig, path: Path) -> Path:
+    """Each worker's RSS over its life, one line per pid, its end marked by why it ended: the
+    saw tooth that the summed memory of all workers hides."""
+    figure, panels = plt.subplots(
+        1, len(runs), figsize=(9 if len(runs) > 1 else 6, 4.2), sharey=True, squeeze=False
+    )
+    budget = config.max_memory if isinstance(config.max_memory, int) else None
+    for run, axes in zip(runs, panels[0], strict=True):
+        start = _start(run)
+        loaded = [sample for sample in run.samples if sample.phase != "settled"]
+        lives: dict[int, list[tuple[float, float]]] = {}
+        for sample in loaded:
+            memory = sample.worker_rss_mb or sample.worker_anon_mb
+            for pid, mb in memory.items():
+                if mb > 0:  # an exiting worker reads as 0 for a moment: not its memory
+                    lives.setdefault(pid, []).append((sample.ts, mb))
+        end = loaded[-1].ts if loaded else 0.0
+        reasons = recycle_reasons(
+            {pid: (points[0][0], points[-1][0]) for pid, points in lives.items()},
+            end,
+            config.out / f"server-{run.build}.log",
+            max_requests=recycles_by_requests(config),
+        )
+        marked: set[str] = set()
+        for pid, points in lives.items():
+            axes.plot(
+                [ts - start for ts, _ in points],
+                [mb for _, mb in points],
+                color=_colour(run.build),
+                linewidth=1,
+            )
+            if pid in reasons:
+                marker, colour, label = RECYCLE_MARKS[reasons[pid]]
+                axes.plot(
+                    [points[-1][0] - start],
+                    [points[-1][1]],
+                    marker=marker,
+                    color=colour,
+                    linestyle="",
+                    label=None if label in marked else label,
+                )
+                marked.add(label)
+        if budget is not None:
+            axes.axhline(budget, color="#999999", linestyle="--", linewidth=1, label="budget")
+        lives_ended = sum(reason != "ended" for reason in reasons.values())
+        axes.set_title(f"{run.build}: {len(lives)} worker lives, {lives_ended} recycled")
+        axes.set_xlabel("seconds since the load started")
+        axes.grid(alpha=0.3)
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(fontsize="small")
+    panels[0][0].set_ylabel("RSS of each worker (MB)")
+    figure.suptitle("Each worker's memory over its life (one line per pid)")
     return _save(figure, path)
 
 

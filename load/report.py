@@ -39,6 +39,7 @@ TABLE_ROWS = (
     ("peak_fds", "fds, peak"),
     ("peak_threads", "threads, peak"),
     ("worker_restarts", "worker restarts"),
+    ("memory_recycles", "recycled by memory"),
 )
 
 

@@ -67,6 +67,7 @@ class BuildRun:
     heap: list[HeapPoint] = field(default_factory=list)
     attribution: Attribution | None = None  # None: the probe was off
     extensions: list[str] = field(default_factory=list)  # why the load ran past --duration
+    recycles: dict[str, int] = field(default_factory=dict)  # by reason, from /metrics
 
 
 def locust_command(config: LabConfig, base_url: str, csv_prefix: Path) -> list[str]:
@@ -109,7 +110,7 @@ def run_build(
 ) -> BuildRun:
     timings: dict[str, float] = {}
     started = time.monotonic()
-    database.reseed(database_url, config.seed_items)
+    database.reseed(database_url, config.seed_items, config.item_bytes)
     timings["seed"] = time.monotonic() - started
     started = time.monotonic()
     port = free_port()
@@ -243,6 +244,7 @@ def run_build(
         heap=heap,
         attribution=window.attribution if window.opened_at is not None else None,
         extensions=extensions,
+        recycles={reason: int(count) for reason, count in sampler.inside.recycles.items()},
     )
 
 

@@ -34,6 +34,7 @@ DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 COUNT_QUERY = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE $1"
 METRIC_LINE = re.compile(r"^(?P<name>\w+)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)")
 PID_LABEL = re.compile(r'pid="(\d+)"')
+REASON_LABEL = re.compile(r'reason="(\w+)"')
 
 
 @dataclass
@@ -55,6 +56,7 @@ class Sample:
     gc_objects: int | None
     requests: float = 0.0  # filled in from the load generator's progress (interpolated)
     failures: float = 0.0
+    worker_rss_mb: dict[int, float] = field(default_factory=dict)  # what a memory budget reads
 
     @property
     def workers(self) -> int:
@@ -68,6 +70,7 @@ class Inside:
     latest: dict[int, dict[str, Any]] = field(default_factory=dict)
     tasks: dict[int, float] = field(default_factory=dict)  # leakproof_asyncio_tasks per pid
     pool_checked_out: float | None = None  # leakproof_db_pool_checked_out, all workers
+    recycles: dict[str, float] = field(default_factory=dict)  # by reason: requests, memory
     answered: int = 0
     failed: int = 0
 
@@ -87,6 +90,10 @@ class Inside:
                 self.tasks[pid] = value
             elif match["name"] == "leakproof_db_pool_checked_out":
                 self.pool_checked_out = value
+            elif match["name"] == "leakproof_worker_recycles_total":
+                reason = REASON_LABEL.search(match["labels"] or "")
+                if reason is not None:
+                    self.recycles[reason[1]] = value
 
     def tasks_total(self, pids: list[int]) -> float | None:
         counted = [self.tasks[pid] for pid in pids if pid in self.tasks]
@@ -161,6 +168,7 @@ def outside_sample(leader_pid: int) -> tuple[dict[int, psutil.Process], dict[str
                 if process is not arbiter:
                     serving[process.pid] = process
                     totals[f"anon:{process.pid}"] = (memory.rss - memory.shared) / MB
+                    totals[f"rss:{process.pid}"] = memory.rss / MB
         except psutil.NoSuchProcess:  # a worker recycled between listing and reading
             continue
     return serving, totals
@@ -244,6 +252,7 @@ class Sampler:
             fds=int(totals["fds"]),
             threads=int(totals["threads"]),
             worker_anon_mb={pid: round(totals[f"anon:{pid}"], 2) for pid in pids},
+            worker_rss_mb={pid: round(totals[f"rss:{pid}"], 2) for pid in pids},
             db_connections=db_connections,
             pool_checked_out=int(pool) if pool is not None else None,
             tasks=int(tasks) if tasks is not None else None,

@@ -22,6 +22,7 @@ import httpx
 import psutil
 
 from load.config import LabConfig
+from load.recycling import memory_env
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"fixed": "app.main:app", "leaky": "app.leaky.main:app"}
@@ -63,6 +64,8 @@ def server_command(build: str, config: LabConfig, port: int) -> list[str]:
             "--max-requests-jitter",
             str(jitter),
         ]
+    elif config.max_memory is not None:
+        command += ["--max-requests", "0"]  # memory alone decides when a worker is recycled
     return command
 
 
@@ -92,6 +95,7 @@ def server_env(
     )
     if build == "leaky":
         env["LEAKPROOF_LEAKS"] = config.leaks_env
+    env.update(memory_env(config))
     return env
 
 

@@ -2,7 +2,8 @@
 
 Scripts read ``builds.fixed`` / ``builds.leaky`` (``requests``, ``failures``,
 ``rss_slope_mb_per_10k``, ``peak_pool_checked_out``, ``peak_db_connections``, ``peak_tasks``,
-``worker_restarts``) and ``verdict.ok`` / ``verdict.reasons``: keep those names.
+``worker_restarts``, ``memory_recycles``, ``request_recycles``) and ``verdict.ok`` /
+``verdict.reasons``: keep those names.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from load.analysis import Trend, growing_resources, heap_trend, peak, rss_trend
 from load.attribution import Attribution
 from load.config import LabConfig
 from load.kinds import judge_samples
+from load.recycling import budget_text
 from load.runner import BuildRun
 from load.sampling import Sample
 
@@ -107,6 +109,9 @@ def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[
         "peak_fds": _int(peak(samples, "fds")),
         "peak_threads": _int(peak(samples, "threads")),
         "worker_restarts": run.worker_restarts,
+        "memory_budget": budget_text(config),
+        "memory_recycles": run.recycles.get("memory"),
+        "request_recycles": run.recycles.get("requests"),
         "server_died": run.server_died,
         "pool_limit": pool_limit(config, settings),
         "growing": growing_resources(samples),

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from load.config import FLAT_MB_PER_10K, LEAK_FACTOR
+from load.recycling import judge_recycling
 
 Summary = dict[str, Any]
 # below this the fixed build's slope is noise, and "N times" it would be a meaningless number
@@ -246,6 +247,7 @@ def judge_compare(fixed: Summary, leaky: Summary) -> Verdict:
     verdict = Verdict()
     judge_flat("fixed", fixed, verdict)
     judge_leaking("leaky", leaky, fixed.get("rss_slope_mb_per_10k"), verdict)
+    judge_recycling(verdict, {"fixed": fixed, "leaky": leaky})
     return verdict
 
 
@@ -256,4 +258,5 @@ def judge_soak(name: str, build: Summary) -> Verdict:
         verdict.pass_(
             f"{name}: note, {build['failures']} of {build.get('requests')} requests failed"
         )
+    judge_recycling(verdict, {name: build})
     return verdict

@@ -62,6 +62,17 @@ def scrape(server: Server) -> dict[int, dict[str, float]]:
     return by_pid
 
 
+def recycles(server: Server) -> dict[str, float]:
+    """leakproof_worker_recycles_total by reason: counted by every worker, the dead included."""
+    response = get(f"{server.url}/metrics")
+    return {
+        sample.labels["reason"]: sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name == "leakproof_worker_recycles_total"
+    }
+
+
 def settled_scrape(
     server: Server, timeout_s: float = 20
 ) -> tuple[set[int], dict[int, dict[str, float]]]:
@@ -122,6 +133,11 @@ def test_metrics_follow_the_live_workers_through_recycles(data_dir: Path) -> Non
             age_s = time.time() - gauges["leakproof_worker_metrics_updated_seconds"]
             assert age_s < 4 * REFRESH_S, f"worker {pid}'s gauges are {age_s:.1f} s old"
             assert gauges["leakproof_worker_rss_bytes"] > 0
+
+        # every recycle was by max_requests, and counted although its worker is gone
+        counted = recycles(server)
+        assert counted["memory"] == 0
+        assert counted["requests"] >= len(recycled)
 
         answered = get(f"{server.url}/debug/stats").json()["worker"]
         assert answered["pid"] in live | recycled  # the pid that answered was a worker...

@@ -55,12 +55,13 @@ async def existing_names(url: str, names: list[str]) -> list[str]:
     return sorted(row["name"] for row in rows)
 
 
-async def seed_items(url: str, count: int) -> None:
+async def seed_items(url: str, count: int, description_chars: int = 100) -> None:
     async with connected(url) as connection:
         await connection.execute(
             "INSERT INTO items (name, description, price) "
-            "SELECT 'seed-' || n, repeat('x', 100), n % 1000 FROM generate_series(1, $1) AS n",
+            "SELECT 'seed-' || n, repeat('x', $2), n % 1000 FROM generate_series(1, $1) AS n",
             count,
+            description_chars,
         )
 
 

@@ -48,14 +48,14 @@ def free_port() -> int:
     return port
 
 
-def command(kind: Kind, port: int) -> list[str]:
+def command(kind: Kind, port: int, target: str = "app.main:app") -> list[str]:
     if kind == "uvicorn":
         return [
-            sys.executable, "-m", "uvicorn", "app.main:app",
+            sys.executable, "-m", "uvicorn", target,
             "--host", "127.0.0.1", "--port", str(port),
         ]  # fmt: skip
     return [
-        sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "app.main:app",
+        sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), target,
         "--bind", f"127.0.0.1:{port}",
     ]  # fmt: skip
 
@@ -84,13 +84,16 @@ def wait_live(server: Server, timeout_s: float = 30) -> None:
 
 
 @contextmanager
-def running(kind: Kind, database_url: str, log_dir: Path, **settings: str) -> Iterator[Server]:
-    """Start a server, wait until it is ready, and make sure it is gone afterwards."""
+def running(
+    kind: Kind, database_url: str, log_dir: Path, target: str = "app.main:app", **settings: str
+) -> Iterator[Server]:
+    """Start a server (the fixed build unless ``target`` names another ASGI app), wait until it
+    is ready, and make sure it is gone afterwards."""
     port = free_port()
     log = log_dir / f"{kind}-{port}.log"
     with log.open("ab") as sink:
         process = subprocess.Popen(
-            command(kind, port),
+            command(kind, port, target),
             cwd=ROOT,
             env=server_environment(database_url, settings),
             stdout=sink,
