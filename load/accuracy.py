@@ -28,12 +28,12 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "global-state": ("object-leak", "app/leaky/global_state.py"),
     "di-singleton": ("object-leak", "app/leaky/di_singleton.py"),
     "orphan-tasks": ("resource-leak", "tasks"),
-    "unstreamed-export": ("allocator-retention", "RSS"),
+    "unstreamed-export": ("peak-memory", "peak"),
     "stream-holds-session": ("resource-leak", "connections"),
     "engine-per-request": ("resource-leak", "connections"),
     "aborted-stream": ("resource-leak", "connections"),
 }
-CONNECTIONS = ("db_connections", "pool_checked_out", "pool pinned")
+CONNECTIONS = ("db_connections", "pool_checked_out", "pool pinned", "db connections beyond")
 
 
 @dataclass
@@ -52,8 +52,8 @@ def named(build: dict[str, Any], wanted: str) -> bool:
         return any(r.startswith(CONNECTIONS) for r in build.get("leaked_resources") or [])
     if wanted == "tasks":
         return "tasks" in (build.get("leaked_resources") or [])
-    if wanted == "RSS":
-        return build.get("kind") == "allocator-retention"
+    if wanted == "peak":
+        return build.get("kind") == "peak-memory"
     places = [f"{site['file']}:{site['line']}" for site in build.get("leak_sites") or []]
     for grown in build.get("growing_types") or []:
         places += grown.get("written_at") or []

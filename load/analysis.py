@@ -24,10 +24,10 @@ MAX_POINTS = 400
 # and Sen's interval assumes they are; fewer, further-apart points keep it honest
 CI_POINTS = 60
 # the heap's lowest point in each bucket of this many seconds is fitted (lower_envelope): an
-# export in flight holds a batch of rows (thousands of blocks) for a second or more, a slow
-# reader's for many; fewer, longer buckets keep that from passing for a trend, and the
-# interval stays wide until the run is long enough to tell
-HEAP_BUCKET_S = 4.0
+# export in flight holds a batch of rows (thousands of blocks) for a second or more; longer
+# buckets see fewer such peaks but give fewer points, and the interval stays wide until the
+# run is long enough to tell (docs/lab.md compares 1, 2 and 4 s on recorded runs)
+HEAP_BUCKET_S = 2.0
 CONFIDENCE = 0.95
 
 
@@ -170,6 +170,21 @@ def rss_trend(samples: Sequence[Sample]) -> Trend | None:
         segments = list(lives.values())
     trend = pooled_trend(segments)
     return None if trend is None else trend.scaled(PER_10K)
+
+
+def peak_above_median(samples: Sequence[Sample]) -> float | None:
+    """MB by which a worker's memory rose above its own median after warm-up, at most.
+
+    A request that holds data in proportion to its size (every row of a table, one body) shows
+    as a tall spike that falls back: no slope, but the memory a production worker must have.
+    """
+    lives: dict[int, list[float]] = {}
+    for sample in samples:
+        if sample.phase == "measure":
+            for pid, anon in sample.worker_anon_mb.items():
+                lives.setdefault(pid, []).append(anon)
+    peaks = [max(values) - median(values) for values in lives.values() if len(values) >= MIN_POINTS]
+    return max(peaks) if peaks else None
 
 
 def recycled(samples: Sequence[Sample]) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 
 from app.settings import MIN_WORKER_MEMORY_MB, load_settings
-from load import database, plots, report
+from load import database, memray_capture, plots, report
 from load.config import DEFAULT, QUICK, SCENARIOS, LabConfig, parse_scenarios, warmup_for
 from load.console import Progress, print_result
 from load.runner import BuildRun, run_build
@@ -263,6 +263,9 @@ def run_lab(mode: str, builds: list[str], config: LabConfig) -> int:
     if "leaky" in builds and not twin_present():
         print("leakproof: the leaky twin (app/leaky/main.py) is not in this checkout; "
               "run `leakproof soak` to judge the fixed build alone", file=sys.stderr)  # fmt: skip
+        return EXIT_CANNOT_RUN
+    if config.memray and not memray_capture.available():
+        print(f"leakproof: {memray_capture.MISSING}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     if config.users < 6:
         print(

@@ -6,6 +6,8 @@
 - ``allocator-retention``: RSS grows while the heap levels off: freed memory the allocator keeps,
   not objects anyone holds (docs/leaks.md, allocator-retention);
 - ``memory-growth``: RSS grows and the heap was not traced (``--no-attribution``);
+- ``peak-memory``: no slope, but a worker's memory rose far above its usual level and fell back:
+  a request that holds data in proportion to its size (every row at once, one body);
 - ``flat``: every interval lies below its limit and nothing kept growing;
 - ``inconclusive``: an interval straddles its limit. The lab then runs longer, up to a cap.
 
@@ -19,11 +21,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from load.analysis import Trend, growing_resources
+from load.analysis import Trend, growing_resources, peak_above_median
 from load.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
 from load.sampling import Sample
 
-LEAK_KINDS = ("resource-leak", "object-leak", "allocator-retention", "memory-growth")
+LEAK_KINDS = ("resource-leak", "object-leak", "allocator-retention", "memory-growth", "peak-memory")
+# a worker whose memory rises this far above its median has held a request's data all at once
+PEAK_MB = 12.0
 LEAKED_RESOURCES = ("tasks", "db_connections", "pool_checked_out", "fds")
 # the pool is "pinned" when it sits at its cap in this share of the measured samples
 PINNED_SHARE = 0.5
@@ -65,12 +69,17 @@ def classify(
     heap: Trend | None,
     resources: list[str],
     pinned: bool,
+    peak_mb: float | None = None,
+    outside_pool: str | None = None,
 ) -> Judgement:
-    """The kind from the two memory trends (MB per 10k requests) and the resources that grew."""
+    """The kind from the two memory trends (RSS in MB, the heap in blocks, per 10k requests),
+    the resources that grew, and the resources held past their bound."""
     judgement = Judgement(kind="inconclusive")
     leaked = [name for name in resources if name in LEAKED_RESOURCES]
     if pinned:
         leaked.append("pool pinned at its cap while requests failed")
+    if outside_pool:
+        leaked.append(outside_pool)
     judgement.resources = leaked
     if leaked:
         judgement.kinds.append("resource-leak")
@@ -89,6 +98,12 @@ def classify(
     elif heap is None and rss_grows:
         judgement.kinds.append("memory-growth")
         judgement.reasons.append(f"RSS {_interval(rss)} MB per 10k requests (heap not traced)")  # type: ignore[arg-type]
+    if peak_mb is not None and peak_mb >= PEAK_MB:
+        judgement.kinds.append("peak-memory")
+        judgement.reasons.append(
+            f"a worker's memory rose {peak_mb:.1f} MB above its median and fell back "
+            f"(at most {PEAK_MB:g} for a request that streams)"
+        )
     if judgement.kinds:
         judgement.kind = judgement.kinds[0]
         return judgement
@@ -110,6 +125,15 @@ def classify(
     return judgement
 
 
+def outside_pool(samples: Sequence[Sample], pool_limit: int | None) -> str | None:
+    """Connections past what the build's pools allow: something opens its own (an engine per
+    request that stopped growing at a bound is still holding them)."""
+    counts = [s.db_connections for s in samples if s.phase == "measure" and s.db_connections]
+    if not pool_limit or not counts or max(counts) <= pool_limit:
+        return None
+    return f"db connections beyond the pools ({max(counts)} of {pool_limit})"
+
+
 def judge_samples(
     samples: Sequence[Sample],
     rss: Trend | None,
@@ -118,5 +142,10 @@ def judge_samples(
     failed_share: float,
 ) -> Judgement:
     return classify(
-        rss, heap, growing_resources(samples), pinned_pool(samples, pool_limit, failed_share)
+        rss,
+        heap,
+        growing_resources(samples),
+        pinned_pool(samples, pool_limit, failed_share),
+        peak_above_median(samples),
+        outside_pool(samples, pool_limit),
     )

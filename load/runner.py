@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from load import database
+from load import database, memray_capture
 from load.analysis import heap_trend, interpolate_requests, rss_trend
 from load.attribution import Attribution, HeapPoint, ProbeChannel, collect
 from load.config import EXTEND_SHARE, LabConfig
@@ -68,14 +68,17 @@ class BuildRun:
     attribution: Attribution | None = None  # None: the probe was off
     extensions: list[str] = field(default_factory=list)  # why the load ran past --duration
     recycles: dict[str, int] = field(default_factory=dict)  # by reason, from /metrics
+    flamegraphs: list[Path] = field(default_factory=list)  # --memray: one per process
+    window_opened_at: float | None = None  # unix time the tracing window opened
 
 
 def locust_command(config: LabConfig, base_url: str, csv_prefix: Path) -> list[str]:
     """locust runs until the cap; the lab stops it earlier (the stop file) once it has judged
-    and, for a build that grows, traced its window."""
+    and, for a build that grows, traced its window. Extra slow readers come on top of --users."""
+    users = config.users + config.slow_readers - 1
     return [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-        "--host", base_url, "--users", str(config.users), "--spawn-rate", str(config.users),
+        "--host", base_url, "--users", str(users), "--spawn-rate", str(users),
         "--run-time", f"{config.load_cap_s + config.window_s:g}s", "--csv", str(csv_prefix),
         "--only-summary", "--exit-code-on-error", "0", "--loglevel", "WARNING",
     ]  # fmt: skip
@@ -161,6 +164,7 @@ def run_build(
         LEAKPROOF_LAB_MAX_REQUESTS=str(config.requests or 0),
         LEAKPROOF_LAB_WARMUP_S=f"{config.warmup_s:g}",
         LEAKPROOF_LAB_WORKERS=str(_nominal_workers(config)),
+        LEAKPROOF_LAB_SLOW_READERS=str(config.slow_readers),
     )
     generator = children.start(
         f"{build} load",
@@ -225,6 +229,10 @@ def run_build(
     started = time.monotonic()
     server.stop()
     timings["stop"] = time.monotonic() - started
+    flamegraphs: list[Path] = []
+    if config.memray:  # the captures are complete once the server has exited
+        flamegraphs, notes = memray_capture.flamegraphs(out, build)
+        sampler.errors.extend(notes)
     progress = read_progress(progress_path)
     samples = [sample for sample in sampler.samples if sample.phase != "idle"]
     interpolate_requests(samples, progress)
@@ -245,6 +253,8 @@ def run_build(
         attribution=window.attribution if window.opened_at is not None else None,
         extensions=extensions,
         recycles={reason: int(count) for reason, count in sampler.inside.recycles.items()},
+        flamegraphs=flamegraphs,
+        window_opened_at=window.opened_at,
     )
 
 

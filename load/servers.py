@@ -21,6 +21,7 @@ from typing import IO
 import httpx
 import psutil
 
+from load import memray_capture
 from load.config import LabConfig
 from load.recycling import memory_env
 
@@ -43,7 +44,13 @@ def free_port() -> int:
 def server_command(build: str, config: LabConfig, port: int) -> list[str]:
     """The server as ``python -m``, behind the probe (load/probe.py) when attribution is on."""
     target = TARGETS[build]
-    python = [sys.executable, "-m", "load.probe"] if config.attribution else [sys.executable, "-m"]
+    if config.memray:  # memray runs the module itself (-m); the probe, when on, inside it
+        runner = [*memray_capture.command_prefix(config.out, build), "-m"]
+        python = [*runner, "load.probe"] if config.attribution else runner
+    else:
+        python = (
+            [sys.executable, "-m", "load.probe"] if config.attribution else [sys.executable, "-m"]
+        )
     if config.server == "uvicorn":
         return [
             *python, "uvicorn", target,

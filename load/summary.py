@@ -15,10 +15,10 @@ from typing import Any
 
 from app.settings import Settings
 from load import where
-from load.analysis import Trend, growing_resources, heap_trend, peak, rss_trend
+from load.analysis import Trend, growing_resources, heap_trend, peak, requests_at, rss_trend
 from load.attribution import Attribution
 from load.config import LabConfig
-from load.kinds import judge_samples
+from load.kinds import LEAK_KINDS, judge_samples
 from load.recycling import budget_text
 from load.runner import BuildRun
 from load.sampling import Sample
@@ -51,6 +51,34 @@ def _interval(trend: Trend | None) -> list[float] | None:
     return None if trend is None else [round(trend.low, 3), round(trend.high, 3)]
 
 
+def rate(progress: list[tuple[float, int, int]], start: float, end: float) -> float | None:
+    """Requests per second between two instants of the load, from its progress lines."""
+    if end - start < 1.0 or not progress:
+        return None
+    return (requests_at(end, progress) - requests_at(start, progress)) / (end - start)
+
+
+def tracing_cost(run: BuildRun, config: LabConfig) -> dict[str, Any] | None:
+    """What the tracing window cost, in the same run: requests per second before and during it.
+
+    Only a build that grows is traced; a flat build pays for the probe's sampling alone.
+    """
+    if run.window_opened_at is None or len(run.progress) < 2:
+        return None
+    started, ended = run.progress[0][0], run.progress[-1][0]
+    before = rate(run.progress, started + config.warmup_s, run.window_opened_at)
+    during = rate(run.progress, run.window_opened_at, ended)
+    if not before or during is None:
+        return None
+    return {
+        "measured_rps": round(before, 1),
+        "window_rps": round(during, 1),
+        "window_s": round(ended - run.window_opened_at, 1),
+        "slowdown": round(1 - during / before, 2),
+        "share_of_run": round((ended - run.window_opened_at) / (ended - started), 2),
+    }
+
+
 def heap_mb(heap: Trend | None, found: Attribution | None) -> float | None:
     if heap is None or found is None or found.bytes_per_block is None:
         return None
@@ -67,7 +95,7 @@ def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[
         samples, rss_fit, heap_fit, pool_limit(config, settings), failed_share
     )
     found = run.attribution
-    leaking = judgement.kind in ("object-leak", "resource-leak", "allocator-retention")
+    leaking = judgement.kind in LEAK_KINDS
     return {
         "kind": judgement.kind,
         "kinds": judgement.kinds,
@@ -92,6 +120,8 @@ def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[
         },
         "top_site": where.top_site({"leak_sites": found.sites}) if found and leaking else None,
         "extended": run.extensions,
+        "tracing_cost": tracing_cost(run, config),
+        "memray_flamegraphs": [page.name for page in run.flamegraphs],
         "requests": run.load.requests,
         "failures": run.load.failures,
         "requests_per_s": _round(run.load.requests_per_s, 1),

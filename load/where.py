@@ -19,6 +19,7 @@ READ_NEXT = {
     "memory-growth": "run again without --no-attribution to tell an object leak from "
     "allocator retention",
     "inconclusive": "docs/lab.md: run longer (--duration, --max-duration)",
+    "peak-memory": "docs/leaks.md: unstreamed-export (stream rows instead of building them)",
 }
 
 
@@ -35,7 +36,7 @@ def markdown(builds: dict[str, dict[str, Any]]) -> list[str]:
         for reason in build.get("kind_reasons") or []:
             lines.append(f"- {reason}")
         if kind == "flat":
-            lines += ["- nothing grows: no site to show", ""]
+            lines += ["- nothing grows: no site to show", *_flamegraph_lines(build), ""]
             continue
         sites = build.get("leak_sites") or []
         if sites:
@@ -61,7 +62,15 @@ def markdown(builds: dict[str, dict[str, Any]]) -> list[str]:
                 )
         if kind in READ_NEXT:
             lines += ["", f"Read next: {READ_NEXT[kind]}."]
-        lines.append("")
+        cost = build.get("tracing_cost")
+        if cost:
+            lines += [
+                "",
+                f"The tracing window ({cost['window_s']:g} s, {cost['share_of_run']:.0%} of the "
+                f"load) served {cost['window_rps']:g} requests/s against {cost['measured_rps']:g} "
+                f"before it: tracemalloc's cost while it runs. The flat build is never traced.",
+            ]
+        lines += [*_flamegraph_lines(build), ""]
     return lines
 
 
@@ -72,7 +81,7 @@ def html_section(builds: dict[str, dict[str, Any]]) -> str:
         parts.append(f"<h3>{html.escape(name)}: {html.escape(kind)}</h3><ul>")
         parts += [f"<li>{html.escape(r)}</li>" for r in build.get("kind_reasons") or []]
         if kind == "flat":
-            parts.append("<li>nothing grows: no site to show</li></ul>")
+            parts.append("<li>nothing grows: no site to show</li></ul>" + _flamegraph_html(build))
             continue
         parts.append("</ul>")
         sites = build.get("leak_sites") or []
@@ -102,4 +111,21 @@ def html_section(builds: dict[str, dict[str, Any]]) -> str:
             parts.append("</table>")
         if kind in READ_NEXT:
             parts.append(f"<p>Read next: {html.escape(READ_NEXT[kind])}.</p>")
+        parts.append(_flamegraph_html(build))
     return "\n".join(parts)
+
+
+def _flamegraph_lines(build: dict[str, Any]) -> list[str]:
+    pages = build.get("memray_flamegraphs") or []
+    if not pages:
+        return []
+    links = ", ".join(f"[{page}]({page})" for page in pages)
+    return ["", f"memray flamegraphs (native frames too): {links}"]
+
+
+def _flamegraph_html(build: dict[str, Any]) -> str:
+    pages = build.get("memray_flamegraphs") or []
+    if not pages:
+        return ""
+    links = ", ".join(f'<a href="{html.escape(p)}">{html.escape(p)}</a>' for p in pages)
+    return f"<p>memray flamegraphs (native frames too): {links}</p>"

@@ -34,18 +34,18 @@ def test_sites_merge_across_workers_and_the_app_comes_first() -> None:
     first = {
         "tracebacks": [
             trace(3 * 2**20, 9000, (LOOP, 118)),
-            trace(2**20, 500, (f"{APP}/app/leaky/global_state.py", 49)),
+            trace(2**20, 500, (f"{APP}/app/kept.py", 49)),
         ]
     }
-    second = {"tracebacks": [trace(2**20, 400, (f"{APP}/app/leaky/global_state.py", 49))]}
+    second = {"tracebacks": [trace(2**20, 400, (f"{APP}/app/kept.py", 49))]}
     sites = merge_sites([first, second], APP)
     assert [(site["file"], site["line"]) for site in sites] == [
-        ("app/leaky/global_state.py", 49),  # relative to the app, and first: the reader's line
+        ("app/kept.py", 49),  # relative to the app, and first: the reader's line
         (LOOP, 118),
     ]
     assert sites[0]["growth_mb"] == 2.0
     assert sites[0]["count"] == 900
-    assert sites[0]["traceback"] == ["app/leaky/global_state.py:49"]
+    assert sites[0]["traceback"] == ["app/kept.py:49"]
 
 
 def test_tiny_sites_are_noise_and_left_out() -> None:
@@ -54,9 +54,9 @@ def test_tiny_sites_are_noise_and_left_out() -> None:
 
 
 def test_types_sum_over_workers_and_keep_the_largest_holder() -> None:
-    held = "app.leaky.global_state._ITEMS (dict) -> ItemRead"
+    held = "app.kept._ITEMS (dict) -> ItemRead"
     first = {"types": [{"type": "app.schemas.ItemRead", "growth": 300, "held_by": held,
-                        "written_at": [f"{APP}/app/leaky/global_state.py:49"]},
+                        "written_at": [f"{APP}/app/kept.py:49"]},
                        {"type": "builtins.dict", "growth": 900, "held_by": None}]}  # fmt: skip
     second = {"types": [{"type": "app.schemas.ItemRead", "growth": 100, "held_by": None}]}
     types = merge_types([first, second], APP)
@@ -64,7 +64,7 @@ def test_types_sum_over_workers_and_keep_the_largest_holder() -> None:
         "type": "app.schemas.ItemRead",
         "growth": 400,
         "held_by": held,
-        "written_at": ["app/leaky/global_state.py:49"],
+        "written_at": ["app/kept.py:49"],
     }
     assert types[1]["type"] == "builtins.dict"  # the app's types before builtin containers
 

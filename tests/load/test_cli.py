@@ -67,3 +67,32 @@ def test_too_few_users_is_refused_before_anything_starts(
     assert code == 2
     assert "--users must be at least 6" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_max_duration_below_the_duration_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code = run_compare(parse("compare", "--duration", "30", "--max-duration", "20"))
+    assert code == 2
+    assert "--max-duration (20 s) is shorter than --duration (30 s)" in capsys.readouterr().err
+
+
+def test_the_probe_and_memray_are_options() -> None:
+    default = config_from(parse("compare", "--quick"))
+    assert default.attribution
+    assert not default.memray
+    assert default.load_cap_s == 3 * default.duration_s
+    chosen = config_from(parse("soak", "--no-attribution", "--memray", "--max-duration", "90"))
+    assert not chosen.attribution
+    assert chosen.memray
+    assert chosen.load_cap_s == 90
+
+
+def test_memray_missing_is_one_line_naming_the_fix(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("load.memray_capture.available", lambda: False)
+    code = run_soak(parse("soak", "--memray", "--out", str(tmp_path / "r")))
+    assert code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0
+    assert "pip install memray" in error
+    assert not (tmp_path / "r").exists()

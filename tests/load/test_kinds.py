@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from load.analysis import Trend
+from load.analysis import Trend, peak_above_median
 from load.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
-from load.kinds import classify, pinned_pool
+from load.kinds import classify, outside_pool, pinned_pool
 from tests.load.samples import series
 
 FLAT_RSS = Trend(0.1, -0.2, 0.4)
@@ -70,3 +70,25 @@ def test_pinned_needs_the_cap_most_of_the_time_and_failures() -> None:
     for index, sample in enumerate(half):
         sample.pool_checked_out = 15 if index % 3 == 0 else 4
     assert not pinned_pool(half, 15, failed_share=0.05)
+
+
+def test_a_tall_spike_that_falls_back_is_peak_memory_not_flat() -> None:
+    judged = classify(FLAT_RSS, FLAT_HEAP, [], pinned=False, peak_mb=30.0)
+    assert judged.kind == "peak-memory"
+    assert "rose 30.0 MB above its median" in judged.reasons[0]
+    assert classify(FLAT_RSS, FLAT_HEAP, [], pinned=False, peak_mb=3.0).kind == "flat"
+
+
+def test_peaks_are_measured_per_worker_above_its_own_median() -> None:
+    spiky = series(40, rss=lambda i: 80.0 + (25.0 if i == 20 else 0.0))
+    assert peak_above_median(spiky) == 25.0
+    assert peak_above_median(series(40, rss=lambda _i: 80.0)) == 0.0
+
+
+def test_connections_past_the_pools_are_a_resource_leak_even_at_a_bound() -> None:
+    bounded = series(40, rss=lambda _i: 80.0, db_connections=lambda _i: 36)
+    said = outside_pool(bounded, 15)
+    assert said == "db connections beyond the pools (36 of 15)"
+    judged = classify(FLAT_RSS, FLAT_HEAP, [], pinned=False, outside_pool=said)
+    assert judged.kind == "resource-leak"
+    assert outside_pool(series(40, rss=lambda _i: 80.0), 15) is None
