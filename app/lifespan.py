@@ -25,7 +25,7 @@ from app import embedded_postgres
 from app.cache import BoundedCache, Cache
 from app.db import application_name, create_engine, create_sessionmaker
 from app.limits import Slots
-from app.metrics import Metrics, refresh_periodically
+from app.metrics import Metrics, RequestMetrics, refresh_periodically
 from app.schemas import ItemRead
 from app.settings import Settings
 from app.tasks import TaskRegistry
@@ -45,6 +45,7 @@ class Resources:
     registry: TaskRegistry
     export_slots: Slots
     metrics: Metrics
+    request_metrics: RequestMetrics
     # the previous /debug/growth snapshot, so each call reports what changed since the last
     growth_baseline: dict[str, object] = field(default_factory=dict)
 
@@ -134,6 +135,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
             shutdown_timeout_s=settings.tasks_shutdown_timeout_s,
         )
         stack.push_async_callback(registry.shutdown)
+        metrics = Metrics()
         resources = Resources(
             settings=settings,
             build=build,
@@ -142,7 +144,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
             cache=cache,
             registry=registry,
             export_slots=Slots(settings.export_max_running),
-            metrics=Metrics(),
+            metrics=metrics,
+            request_metrics=RequestMetrics(metrics),
         )
         if settings.metrics_refresh_s:
             refresher = asyncio.create_task(

@@ -22,6 +22,8 @@ SCENARIOS = (
     "stream-holds-session",
     "engine-per-request",
     "aborted-stream",
+    "exception-retention",
+    "metrics-cardinality",
 )
 
 # A fixed build is flat when its RSS grows by at most this much per 10k requests after warm-up.

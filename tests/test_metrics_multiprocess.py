@@ -18,6 +18,7 @@ from tests.servers import Server, serve, stop_postgres, wait_ready, wait_stopped
 WORKERS = 2
 MAX_REQUESTS = 50
 REFRESH_S = 0.5
+LIVE_PROBES = 300
 PER_WORKER = (
     "leakproof_worker_rss_bytes",
     "leakproof_asyncio_tasks",
@@ -104,7 +105,7 @@ def test_metrics_follow_the_live_workers_through_recycles(data_dir: Path) -> Non
         wait_ready(server)
         first_workers, _ = settled_scrape(server)
         every_worker = set(first_workers)
-        for _ in range(6):
+        for _ in range(LIVE_PROBES // 50):
             for _ in range(50):  # 300 requests: each worker is recycled at least twice
                 assert get(f"{server.url}/health/live").status_code == 200
             every_worker |= set(scrape(server))
@@ -122,6 +123,16 @@ def test_metrics_follow_the_live_workers_through_recycles(data_dir: Path) -> Non
             age_s = time.time() - gauges["leakproof_worker_metrics_updated_seconds"]
             assert age_s < 4 * REFRESH_S, f"worker {pid}'s gauges are {age_s:.1f} s old"
             assert gauges["leakproof_worker_rss_bytes"] > 0
+
+        # request counters add up across every worker, the recycled ones included
+        lives = [
+            sample.value
+            for family in text_string_to_metric_families(get(f"{server.url}/metrics").text)
+            for sample in family.samples
+            if sample.name == "leakproof_http_requests_total"
+            and sample.labels == {"method": "GET", "route": "/health/live", "status": "200"}
+        ]
+        assert lives == [LIVE_PROBES]
 
         answered = get(f"{server.url}/debug/stats").json()["worker"]
         assert answered["pid"] in live | recycled  # the pid that answered was a worker...

@@ -8,7 +8,9 @@ from app.leaky import (
     aborted_stream,
     di_singleton,
     engine_per_request,
+    exception_retention,
     global_state,
+    metrics_cardinality,
     orphan_tasks,
     stream_holds_session,
     unclosed_session,
@@ -28,6 +30,8 @@ SCENARIOS: dict[str, Scenario] = {
         stream_holds_session.SCENARIO,
         engine_per_request.SCENARIO,
         aborted_stream.SCENARIO,
+        exception_retention.SCENARIO,
+        metrics_cardinality.SCENARIO,
     )
 }
 
