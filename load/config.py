@@ -22,6 +22,7 @@ SCENARIOS = (
     "stream-holds-session",
     "engine-per-request",
     "aborted-stream",
+    "threadpool-deadlock",
     "exception-retention",
     "metrics-cardinality",
 )

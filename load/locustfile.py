@@ -43,8 +43,9 @@ from load.streams import StreamError, read_stream
 SEED_ITEMS = int(os.environ.get("LEAKPROOF_LAB_SEED_ITEMS", "5000"))
 HOT_ITEMS = max(1, min(500, SEED_ITEMS))  # reads concentrate here, as real traffic does
 PAGE_SIZE = 50
-# a form's worth of text: what a rejected request carries, and what a kept error would keep
-INVALID_DESCRIPTION = "a description typed into a form " * 64
+# a long text pasted into a form (under the 10,000-character limit): what a rejected request
+# carries, and what an error kept past its request keeps
+INVALID_DESCRIPTION = "a description pasted into a form " * 280
 JOB_POLLS = 20
 SERVER_WORKERS = int(os.environ.get("LEAKPROOF_LAB_WORKERS") or 1)
 PROGRESS_INTERVAL_S = 0.25

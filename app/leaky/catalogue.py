@@ -13,6 +13,7 @@ from app.leaky import (
     metrics_cardinality,
     orphan_tasks,
     stream_holds_session,
+    threadpool_deadlock,
     unclosed_session,
     unstreamed_export,
 )
@@ -30,6 +31,7 @@ SCENARIOS: dict[str, Scenario] = {
         stream_holds_session.SCENARIO,
         engine_per_request.SCENARIO,
         aborted_stream.SCENARIO,
+        threadpool_deadlock.SCENARIO,
         exception_retention.SCENARIO,
         metrics_cardinality.SCENARIO,
     )

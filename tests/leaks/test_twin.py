@@ -24,6 +24,7 @@ CATALOGUE = [
     "stream-holds-session",
     "engine-per-request",
     "aborted-stream",
+    "threadpool-deadlock",
     "exception-retention",
     "metrics-cardinality",
 ]
