@@ -23,6 +23,7 @@ SCENARIOS = (
     "engine-per-request",
     "aborted-stream",
     "threadpool-deadlock",
+    "allocator-retention",
     "exception-retention",
     "metrics-cardinality",
 )

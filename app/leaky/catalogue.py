@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from app.leaky import (
     aborted_stream,
+    allocator_retention,
     di_singleton,
     engine_per_request,
     exception_retention,
@@ -32,6 +33,7 @@ SCENARIOS: dict[str, Scenario] = {
         engine_per_request.SCENARIO,
         aborted_stream.SCENARIO,
         threadpool_deadlock.SCENARIO,
+        allocator_retention.SCENARIO,
         exception_retention.SCENARIO,
         metrics_cardinality.SCENARIO,
     )

@@ -25,6 +25,7 @@ CATALOGUE = [
     "engine-per-request",
     "aborted-stream",
     "threadpool-deadlock",
+    "allocator-retention",
     "exception-retention",
     "metrics-cardinality",
 ]
