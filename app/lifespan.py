@@ -1,4 +1,5 @@
-"""The lifespan owns every resource: engine, sessionmaker, cache, task registry, export slots.
+"""The lifespan owns every resource: engine, sessionmaker, cache, task registry, export slots,
+the webhook client.
 
 Born at startup, closed at shutdown in reverse order (cancel tasks, dispose the engine, close
 the Redis client when the cache is shared).
@@ -18,6 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, TypedDict
 
+import httpx
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -29,6 +31,7 @@ from app.metrics import Metrics, RequestMetrics, refresh_periodically
 from app.schemas import ItemRead
 from app.settings import Settings
 from app.tasks import TaskRegistry
+from app.webhooks import create_client
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ class Resources:
     export_slots: Slots
     metrics: Metrics
     request_metrics: RequestMetrics
+    webhook_client: httpx.AsyncClient | None  # None: no webhook configured
     # the previous /debug/growth snapshot, so each call reports what changed since the last
     growth_baseline: dict[str, object] = field(default_factory=dict)
 
@@ -136,6 +140,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         )
         stack.push_async_callback(registry.shutdown)
         metrics = Metrics()
+        webhook_client = None
+        if settings.webhook_url is not None:
+            webhook_client = create_client(
+                timeout_s=settings.webhook_timeout_s,
+                max_connections=settings.webhook_max_connections,
+            )
+            stack.push_async_callback(webhook_client.aclose)
         resources = Resources(
             settings=settings,
             build=build,
@@ -146,6 +157,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
             export_slots=Slots(settings.export_max_running),
             metrics=metrics,
             request_metrics=RequestMetrics(metrics),
+            webhook_client=webhook_client,
         )
         if settings.metrics_refresh_s:
             refresher = asyncio.create_task(

@@ -10,7 +10,7 @@ from app.errors import install_error_handlers
 from app.lifespan import lifespan
 from app.logs import install_logging
 from app.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, RequestMetricsMiddleware
-from app.routes import debug, export, health, items, jobs, metrics
+from app.routes import debug, export, health, items, jobs, metrics, notify
 from app.settings import Settings, load_settings
 
 BUILD = "fixed"
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None, *, build: str = BUILD) -> FastA
     app.include_router(export.router)
     app.include_router(items.build_list_route(settings.page_size_max))
     app.include_router(items.router)
+    app.include_router(notify.router)
     app.include_router(jobs.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
