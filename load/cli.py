@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from app.settings import load_settings
 from load import database, plots, report
 from load.config import DEFAULT, QUICK, SCENARIOS, LabConfig, parse_scenarios, warmup_for
 from load.console import Progress, print_result
+from load.receiver import webhook_receiver
 from load.runner import BuildRun, run_build
 from load.servers import Children
 from load.summary import build_summary, run_settings
@@ -29,6 +31,8 @@ from load.verdict import Verdict, judge_compare, judge_soak
 
 EXIT_FAILED_VERDICT = 1
 EXIT_CANNOT_RUN = 2
+FIXED_USERS = 5  # the locustfile's one-each users: exporter, slow reader, aborter, probe, notifier
+MIN_USERS = FIXED_USERS + 2
 
 
 def _scenarios(text: str) -> tuple[str, ...]:
@@ -205,9 +209,11 @@ def run_lab(mode: str, builds: list[str], config: LabConfig) -> int:
         print("leakproof: the leaky twin (app/leaky/main.py) is not in this checkout; "
               "run `leakproof soak` to judge the fixed build alone", file=sys.stderr)  # fmt: skip
         return EXIT_CANNOT_RUN
-    if config.users < 6:
+    if config.users < MIN_USERS:
         print(
-            "leakproof: --users must be at least 6 (4 fixed users plus shoppers)", file=sys.stderr
+            f"leakproof: --users must be at least {MIN_USERS} "
+            f"({FIXED_USERS} fixed users plus shoppers)",
+            file=sys.stderr,
         )
         return EXIT_CANNOT_RUN
     settings = load_settings()
@@ -219,8 +225,10 @@ def run_lab(mode: str, builds: list[str], config: LabConfig) -> int:
     children = Children()
     progress = Progress(console, config.duration_s)
     runs: list[BuildRun] = []
+    stack = ExitStack()
     try:
         url, where = database.lab_database_url(settings)
+        stack.enter_context(webhook_receiver())  # POST /items/{id}/notify's receiver
         database.prepare(url)
         console.print(f"leakproof {mode}: {config.describe()}; PostgreSQL {where}")
         for build in builds:
@@ -236,6 +244,7 @@ def run_lab(mode: str, builds: list[str], config: LabConfig) -> int:
     finally:
         progress.done()
         children.stop_all()
+        stack.close()
     summaries = {run.build: build_summary(run, config, settings) for run in runs}
     verdict: Verdict = (
         judge_compare(summaries["fixed"], summaries["leaky"])

@@ -25,6 +25,7 @@ SCENARIOS = (
     "threadpool-deadlock",
     "allocator-retention",
     "exception-retention",
+    "client-per-request",
     "metrics-cardinality",
 )
 

@@ -7,10 +7,12 @@
 - Exporter: whole exports, ndjson and csv (peak memory of an export);
 - SlowReader: an export read at a trickle (a stream that pins what it holds);
 - Aborter: a CSV export abandoned after its first KB (cleanup on disconnect);
+- Notifier: POST /items/{id}/notify twice a second (an outbound webhook call per request);
 - Probe: what the platform sends: readiness probes and metrics scrapes, a few a second.
 
-Stream users and the probe are one each (``fixed_count``), so a build with the fixed export
-limit never sheds them; the rest of ``-u`` goes to shoppers and job runners by weight.
+Stream users, the notifier and the probe are one each (``fixed_count``), so a build with the
+fixed export limit never sheds them; the rest of ``-u`` goes to shoppers and job runners by
+weight.
 
 Headless (what ``leakproof compare`` runs)::
 
@@ -194,6 +196,23 @@ class Aborter(_StreamUser):
     @task
     def hang_up(self) -> None:
         self.stream("/items/export?format=csv", chunk_bytes=4096, pause_s=0, stop_after_bytes=8192)
+
+
+class Notifier(LabUser):
+    """A webhook per item now and then: the outbound client's load (the lab runs the receiver)."""
+
+    fixed_count = 1
+    wait_time = constant(0.5)
+
+    @task
+    def notify(self) -> None:
+        with self.client.post(
+            f"/items/{random.randint(1, HOT_ITEMS)}/notify",
+            name="/items/[id]/notify",
+            catch_response=True,
+        ) as answer:
+            if answer.status_code == 503 and "LEAKPROOF_WEBHOOK_URL" in answer.text:
+                answer.success()  # a server started without a webhook (the web UI, by hand)
 
 
 class Probe(LabUser):

@@ -1,5 +1,6 @@
 """A webhook receiver on loopback for the tests: answers every POST with ``status`` after
-``delay_s``, and keeps the JSON bodies it got. HTTP/1.0: one connection per request."""
+``delay_s``, and keeps the JSON bodies it got. HTTP/1.1 with keep-alive, as real receivers:
+a client's connection stays open until the client closes it."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ def webhook_receiver(status: int = 204, delay_s: float = 0.0) -> Iterator[Receiv
     receiver = Receiver(url="", status=status, delay_s=delay_s)
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             receiver.events.append(json.loads(self.rfile.read(length)))

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from app.leaky import (
     aborted_stream,
     allocator_retention,
+    client_per_request,
     di_singleton,
     engine_per_request,
     exception_retention,
@@ -35,6 +36,7 @@ SCENARIOS: dict[str, Scenario] = {
         threadpool_deadlock.SCENARIO,
         allocator_retention.SCENARIO,
         exception_retention.SCENARIO,
+        client_per_request.SCENARIO,
         metrics_cardinality.SCENARIO,
     )
 }

@@ -27,6 +27,7 @@ CATALOGUE = [
     "threadpool-deadlock",
     "allocator-retention",
     "exception-retention",
+    "client-per-request",
     "metrics-cardinality",
 ]
 
