@@ -8,13 +8,20 @@ with timeouts on every phase and a bound on its connections, and handlers borrow
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import httpx
 from fastapi import Depends, HTTPException, Request, status
+
+if TYPE_CHECKING:
+    import httpx
+
+# httpx is imported where it is used, not at the top: importing it costs every worker ~6 MB of
+# memory, and only a worker with a webhook configured makes a client.
 
 
 def create_client(*, timeout_s: float, max_connections: int) -> httpx.AsyncClient:
+    import httpx
+
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout_s),
         limits=httpx.Limits(
@@ -34,13 +41,15 @@ async def get_webhook_client(request: Request) -> httpx.AsyncClient:
     return client
 
 
-WebhookClientDep = Annotated[httpx.AsyncClient, Depends(get_webhook_client)]
+WebhookClientDep = Annotated["httpx.AsyncClient", Depends(get_webhook_client)]
 
 
 async def deliver(client: httpx.AsyncClient, url: str, event: dict[str, object]) -> int:
     """POST ``event`` to ``url``; the receiver's status, or an HTTPException a client can act
     on: 502 when the receiver fails or cannot be reached, 504 when it is too slow, 503 when every
     connection to it is busy. Never the URL itself: it may carry a secret."""
+    import httpx
+
     try:
         response = await client.post(url, json=event)
     except httpx.PoolTimeout:

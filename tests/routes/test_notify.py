@@ -3,7 +3,10 @@ and every way the receiver can fail is a clear 502, 503 or 504."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -129,3 +132,10 @@ async def test_an_unreachable_receiver_is_a_502_that_hides_its_url(
 def test_a_webhook_url_that_is_not_http_is_refused_naming_the_variable() -> None:
     with pytest.raises(SettingsError, match=r"LEAKPROOF_WEBHOOK_URL.*https://"):
         load_settings(_env_file=None, webhook_url="ftp://files.example/hook")
+
+
+def test_a_worker_without_a_webhook_never_imports_httpx() -> None:
+    # importing httpx costs a worker ~6 MB; only a configured webhook needs it
+    env = {key: value for key, value in os.environ.items() if key != "LEAKPROOF_WEBHOOK_URL"}
+    code = "import sys, app.main; sys.exit('httpx' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], env=env, check=False).returncode == 0
