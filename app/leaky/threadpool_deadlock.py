@@ -10,7 +10,7 @@ that only a finished read can return: nobody finishes. Every read waits the pool
 fails (503), and meanwhile the blocked threads pile up toward 40, stalling any other sync code.
 
 Sized from the mechanism: the lock-up starts at pool + overflow concurrent reads. The twin's sync
-engine keeps SQLAlchemy's default pool size (``SYNC_POOL_SIZE``, no overflow), below the ~14
+engine keeps SQLAlchemy's default pool size (``SYNC_POOL_SIZE``, no overflow), below the ~13
 shoppers of the lab's 20 users, so the lab's load locks it up; the fixed build, with one async
 checkout per read, serves the same load. (With one connection per request the same lock-up needs
 threads + pool concurrent requests instead: a sync session plus a token check held 15 connections
