@@ -1,21 +1,24 @@
 """exception-retention: an error hook that keeps each exception "to report later".
 
-The anti-pattern: the 422 handler answers like the fixed one, and also hands the exception to an
-error reporter that batches reports in a module-level list, to send them some time later (or
-never: a reporter that is down, a batch that is never flushed). An exception object is not a
-string: its ``__traceback__`` refers to every frame it passed through, and each frame to its
-locals and its caller. Kept, one failed request keeps the request's frames alive: the handler's
-locals (the scope, the body it read, the parsed errors), FastAPI's and Starlette's frames above
-it, and the server's per-request objects they point at.
+The anti-pattern: the 422 handler answers like the fixed one, and also hands ``sys.exc_info()``
+to an error reporter that batches reports in a module-level list, to send them some time later
+(or never: a reporter that is down, a batch that is never flushed). An exception is not a
+string: its traceback refers to every frame it passed through, and each frame to its locals.
+Kept, one failed request keeps the request's frames alive: FastAPI's request handler with the
+body it read and parsed, the scope, and the server's per-request objects they point at.
+(Starlette clears ``__traceback__`` on a handled exception once its handler has answered, so
+keeping the exception object alone keeps it and its body; keeping the traceback, as
+``exc_info`` does, keeps every frame.)
 
-Retained: per rejected request, one ``RequestValidationError``, its traceback, about ten frames
-and what they refer to (a few KB), plus the report's copy of the errors; in
-``_REPORTS``, for the life of the process. The line that keeps them is the ``append`` in
-``report_later``.
+Retained: per rejected request, one ``RequestValidationError`` with its body, its traceback and
+the three frames it refers to (the body again, raw, and the request's objects), plus the
+report's copy of the errors; in ``_REPORTS``, for the life of the process. The line that keeps
+them is the ``append`` in ``report_later``.
 
-Grows: ``/debug/growth`` lists ``traceback``, ``frame``, ``RequestValidationError`` and
-``dict``; ``/debug/stats`` ``gc_objects``, ``heap_mb`` (with ``LEAKPROOF_TRACEMALLOC_FRAMES``)
-and ``rss_mb``. Only failing requests feed it, one report each.
+Grows: ``/debug/growth`` lists ``traceback`` and ``frame`` (three each a request) and what the
+frames hold (``cell``, ``function``, ``AsyncExitStack``, ``Headers``); ``/debug/stats``
+``gc_objects``, ``heap_mb`` (with ``LEAKPROOF_TRACEMALLOC_FRAMES``) and ``rss_mb``. Only
+failing requests feed it, one report each.
 
 The fix: ``app/errors.py:invalid_request`` (answer, keep nothing) and ``app/errors.py:unexpected``
 (log with ``exc_info``: the logging call formats the traceback into text and lets it go).
@@ -23,7 +26,9 @@ The fix: ``app/errors.py:invalid_request`` (answer, keep nothing) and ``app/erro
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -36,11 +41,14 @@ from app.leaky.seams import Scenario, override_exception_handler
 ID = "exception-retention"
 
 
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
+
+
 @dataclass
 class Report:
     path: str
     errors: list[Any]
-    error: Exception  # the bug: the object, not ``repr(error)``; it carries its traceback
+    exc_info: ExcInfo  # the bug: the exception and its traceback, not ``repr(error)``
 
 
 _REPORTS: list[Report] = []
@@ -48,7 +56,8 @@ _REPORTS: list[Report] = []
 
 def report_later(request: Request, error: Exception) -> None:
     assert isinstance(error, RequestValidationError)
-    _REPORTS.append(Report(request.url.path, list(error.errors()), error))  # kept for good
+    # called while the exception is being handled: sys.exc_info() holds its traceback
+    _REPORTS.append(Report(request.url.path, list(error.errors()), sys.exc_info()))  # for good
 
 
 async def invalid_request_reported(request: Request, error: Exception) -> JSONResponse:
