@@ -13,7 +13,8 @@ of "clients to close later", a closure, an object that owns one per call); witho
 when the collector gets to them, with a ResourceWarning each.
 
 Grows: ``/debug/stats`` ``fds`` (one socket per notify) and ``rss_mb`` (the SSL contexts, outside
-the Python heap), ``gc_objects``; ``/debug/growth`` lists ``AsyncClient``, ``SSLContext``.
+the Python heap), ``gc_objects``; ``/debug/growth`` lists ``socket`` and each client's pool
+objects (``AsyncLock``, ``ResourceGuard``, ``Event``).
 The line that makes them is in ``get_webhook_client``.
 
 The fix: ``app/webhooks.py:create_client``, called once by ``app/lifespan.py:lifespan`` (timeouts,
@@ -60,7 +61,7 @@ SCENARIO = Scenario(
     id=ID,
     endpoint="POST /items/{id}/notify",
     leaks="an httpx.AsyncClient per call (SSL context, pool, socket), never closed",
-    signal="fds, rss_mb; /debug/growth: AsyncClient",
+    signal="fds, rss_mb; /debug/growth: socket",
     fix="app/webhooks.py; app/lifespan.py:lifespan",
     install=install,
     release=release,

@@ -12,8 +12,9 @@ locks), in the metric objects' label maps (``labels()`` in prometheus_client add
 ``/metrics`` body, which every scrape renders whole, grows with them.
 
 Grows: the number of series in ``/metrics`` (``leakproof_http_request_duration_seconds_count``
-lines), its size in bytes and its render time; ``/debug/stats`` ``gc_objects``, ``heap_mb`` and
-``rss_mb``. Every request to a new id adds series: the item lifecycle and job ids never repeat.
+lines), its size in bytes and its render time; ``/debug/growth`` lists ``MutexValue``, ``lock``,
+``Counter`` and ``Histogram``; ``/debug/stats`` ``gc_objects``, ``heap_mb`` and ``rss_mb``.
+Every request to a new id adds series: the item lifecycle and job ids never repeat.
 
 The fix: ``app/middleware.py:RequestMetricsMiddleware.label`` (the route's template, and one
 ``<unmatched>`` for paths no route matched), recorded into ``app/metrics.py:RequestMetrics``.
