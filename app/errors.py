@@ -43,7 +43,9 @@ ERROR_DESCRIPTIONS = {
     404: "Not found; the detail names what.",
     409: "The name is taken; choose another.",
     413: "The body is larger than the configured limit (max_body_bytes).",
+    502: "The webhook receiver failed or could not be reached; the detail says which.",
     503: "Busy or the database is unavailable; retry after the Retry-After seconds.",
+    504: "The webhook receiver did not answer within LEAKPROOF_WEBHOOK_TIMEOUT_S.",
 }
 
 

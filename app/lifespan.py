@@ -1,4 +1,5 @@
-"""The lifespan owns every resource: engine, sessionmaker, cache, task registry, export slots.
+"""The lifespan owns every resource: engine, sessionmaker, cache, task registry, export slots,
+the webhook client.
 
 Born at startup, closed at shutdown in reverse order (cancel tasks, dispose the engine, close
 the Redis client when the cache is shared).
@@ -16,7 +17,7 @@ import tracemalloc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, TypedDict
+from typing import TYPE_CHECKING, Annotated, TypedDict
 
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -25,10 +26,14 @@ from app import embedded_postgres
 from app.cache import BoundedCache, Cache
 from app.db import application_name, create_engine, create_sessionmaker
 from app.limits import Slots
-from app.metrics import Metrics, refresh_periodically
+from app.metrics import Metrics, RequestMetrics, refresh_periodically
 from app.schemas import ItemRead
 from app.settings import Settings
 from app.tasks import TaskRegistry
+from app.webhooks import create_client
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +50,8 @@ class Resources:
     registry: TaskRegistry
     export_slots: Slots
     metrics: Metrics
+    request_metrics: RequestMetrics
+    webhook_client: httpx.AsyncClient | None  # None: no webhook configured
     # the previous /debug/growth snapshot, so each call reports what changed since the last
     growth_baseline: dict[str, object] = field(default_factory=dict)
 
@@ -134,6 +141,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
             shutdown_timeout_s=settings.tasks_shutdown_timeout_s,
         )
         stack.push_async_callback(registry.shutdown)
+        metrics = Metrics()
+        webhook_client = None
+        if settings.webhook_url is not None:
+            webhook_client = create_client(
+                timeout_s=settings.webhook_timeout_s,
+                max_connections=settings.webhook_max_connections,
+            )
+            stack.push_async_callback(webhook_client.aclose)
         resources = Resources(
             settings=settings,
             build=build,
@@ -142,7 +157,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
             cache=cache,
             registry=registry,
             export_slots=Slots(settings.export_max_running),
-            metrics=Metrics(),
+            metrics=metrics,
+            request_metrics=RequestMetrics(metrics),
+            webhook_client=webhook_client,
         )
         if settings.metrics_refresh_s:
             refresher = asyncio.create_task(

@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from app.errors import install_error_handlers
 from app.lifespan import lifespan
 from app.logs import install_logging
-from app.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
-from app.routes import debug, export, health, items, jobs, metrics
+from app.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, RequestMetricsMiddleware
+from app.routes import debug, export, health, items, jobs, metrics, notify
 from app.settings import Settings, load_settings
 
 BUILD = "fixed"
@@ -33,10 +33,13 @@ def create_app(settings: Settings | None = None, *, build: str = BUILD) -> FastA
     # the last added runs first: the request id is known before a body is refused
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
+    # outermost: a request refused at the edge (413) is counted too
+    app.add_middleware(RequestMetricsMiddleware)
     # export before items: /items/export must not be read as /items/{item_id}
     app.include_router(export.router)
     app.include_router(items.build_list_route(settings.page_size_max))
     app.include_router(items.router)
+    app.include_router(notify.router)
     app.include_router(jobs.router)
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -23,6 +23,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    Histogram,
     ProcessCollector,
     generate_latest,
 )
@@ -130,3 +131,34 @@ def mark_worker_dead(pid: int) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+class RequestMetrics:
+    """Requests and their durations by method, route template and status.
+
+    Labelled by the route's template (``/items/{item_id}``), never by the raw path: a label
+    value is one time series for the life of the process, so labels must come from a bounded
+    set. Counters and histograms aggregate across gunicorn's workers in multiprocess mode.
+    """
+
+    def __init__(self, metrics: Metrics) -> None:
+        registry = None if metrics._multiprocess else metrics._registry
+        self._requests = Counter(
+            "leakproof_http_requests",
+            "HTTP requests answered, by method, route template and status",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self._duration = Histogram(
+            "leakproof_http_request_duration_seconds",
+            "time to answer an HTTP request, by method and route template",
+            ["method", "route"],
+            registry=registry,
+        )
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self._requests.labels(method, route, str(status)).inc()
+        self._duration.labels(method, route).observe(seconds)

@@ -1,4 +1,4 @@
-"""The edge of the app: request IDs and the request body size limit, before any routing.
+"""The edge of the app: request IDs, the request body size limit and per-route request metrics.
 
 Request IDs are accepted from the client only in a safe format, else generated, and echoed back.
 
@@ -20,6 +20,7 @@ the socket above 64 KiB buffered).
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from contextvars import ContextVar
 
@@ -27,6 +28,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.metrics import UNMATCHED_ROUTE
 
 REQUEST_ID_HEADER = "x-request-id"
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -110,3 +113,42 @@ class BodySizeLimitMiddleware:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+class RequestMetricsMiddleware:
+    """Counts and times every request by its route template (``RequestMetrics``).
+
+    The router leaves the route it chose in the scope (``scope["route"]``); its ``path`` is the
+    template, so every item shares ``/items/{item_id}``. A path no route matched is counted as
+    one ``<unmatched>`` route: a scanner's random paths must not each become a series.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    def label(self, scope: Scope) -> str:
+        template = getattr(scope.get("route"), "path", None)
+        return template if isinstance(template, str) else UNMATCHED_ROUTE
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # what the client gets if the app raises before answering
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            # the lifespan's resources, copied into every request's state by the server
+            resources = scope.get("state", {}).get("resources")
+            if resources is not None:
+                elapsed = time.perf_counter() - started
+                route = self.label(scope)
+                resources.request_metrics.observe(scope["method"], route, status, elapsed)

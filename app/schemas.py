@@ -76,3 +76,8 @@ class JobRead(BaseModel):
     error: str | None = None
     started_at: float
     finished_at: float | None = None
+
+
+class ItemNotified(BaseModel):
+    item_id: int
+    receiver_status: int  # what the webhook receiver answered (2xx)

@@ -153,6 +153,28 @@ class Settings(BaseSettings):
         description="Each worker refreshes its /metrics gauges this often (0: off).",
     )
 
+    webhook_url: SecretStr | None = Field(
+        None,
+        description="Where POST /items/{id}/notify sends its event (http:// or https://); "
+        "unset: notify answers 503.",
+    )
+    webhook_timeout_s: float = Field(
+        2.0, gt=0, le=60, description="Longest wait for the webhook receiver before a 504."
+    )
+    webhook_max_connections: int = Field(
+        10, ge=1, le=1000, description="Connections to the webhook receiver per worker."
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_only(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is None or not url.get_secret_value():
+            return None
+        scheme = url.get_secret_value().split("://", 1)[0]
+        if scheme not in {"http", "https"}:
+            raise ValueError(f"scheme {scheme!r} is not HTTP; use https://host/path (or unset it)")
+        return url
+
     @field_validator("db_pool_recycle_s")
     @classmethod
     def _recycle_never_or_positive(cls, seconds: int) -> int:

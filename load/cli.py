@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from app.settings import MIN_WORKER_MEMORY_MB, load_settings
 from load import database, memray_capture, plots, report
 from load.config import DEFAULT, QUICK, SCENARIOS, LabConfig, parse_scenarios, warmup_for
 from load.console import Progress, print_result
+from load.receiver import webhook_receiver
 from load.runner import BuildRun, run_build
 from load.servers import Children
 from load.summary import build_summary, pool_limit, run_settings
@@ -30,6 +32,8 @@ from load.verdict import Verdict, judge_compare, judge_soak
 EXIT_FAILED_VERDICT = 1
 EXIT_CANNOT_RUN = 2
 EXIT_INCONCLUSIVE = 3  # the evidence stayed unclear up to --max-duration: neither pass nor fail
+FIXED_USERS = 5  # the locustfile's one-each users: exporter, slow reader, aborter, probe, notifier
+MIN_USERS = FIXED_USERS + 2
 
 
 def _scenarios(text: str) -> tuple[str, ...]:
@@ -267,9 +271,11 @@ def run_lab(mode: str, builds: list[str], config: LabConfig) -> int:
     if config.memray and not memray_capture.available():
         print(f"leakproof: {memray_capture.MISSING}", file=sys.stderr)
         return EXIT_CANNOT_RUN
-    if config.users < 6:
+    if config.users < MIN_USERS:
         print(
-            "leakproof: --users must be at least 6 (4 fixed users plus shoppers)", file=sys.stderr
+            f"leakproof: --users must be at least {MIN_USERS} "
+            f"({FIXED_USERS} fixed users plus shoppers)",
+            file=sys.stderr,
         )
         return EXIT_CANNOT_RUN
     settings = load_settings()
@@ -281,8 +287,10 @@ def run_lab(mode: str, builds: list[str], config: LabConfig) -> int:
     children = Children()
     progress = Progress(console, config.duration_s)
     runs: list[BuildRun] = []
+    stack = ExitStack()
     try:
         url, where = database.lab_database_url(settings)
+        stack.enter_context(webhook_receiver())  # POST /items/{id}/notify's receiver
         database.prepare(url)
         console.print(f"leakproof {mode}: {config.describe()}; PostgreSQL {where}")
         for build in builds:
@@ -303,6 +311,7 @@ def run_lab(mode: str, builds: list[str], config: LabConfig) -> int:
     finally:
         progress.done()
         children.stop_all()
+        stack.close()
     summaries = {run.build: build_summary(run, config, settings) for run in runs}
     verdict: Verdict = (
         judge_compare(summaries["fixed"], summaries["leaky"])

@@ -22,6 +22,11 @@ SCENARIOS = (
     "stream-holds-session",
     "engine-per-request",
     "aborted-stream",
+    "threadpool-deadlock",
+    "allocator-retention",
+    "exception-retention",
+    "client-per-request",
+    "metrics-cardinality",
 )
 
 # A fixed build is flat when its RSS grows by at most this much per 10k requests after warm-up.

@@ -1,15 +1,18 @@
 """The lab's load: every leak scenario's trigger in a realistic mix.
 
-- Shopper: item reads (half from a hot set, half across the whole table), list pages, and a
-  create/read/patch/delete lifecycle that leaves the table as it found it (most of the traffic);
+- Shopper: item reads (half from a hot set, half across the whole table), list pages, an
+  invalid item (422), and a create/read/patch/delete lifecycle that leaves the table as it
+  found it (most of the traffic);
 - JobRunner: POST /jobs and polls GET /jobs/{id} (background tasks);
 - Exporter: whole exports, ndjson and csv (peak memory of an export);
 - SlowReader: an export read at a trickle (a stream that pins what it holds);
 - Aborter: a CSV export abandoned after its first KB (cleanup on disconnect);
+- Notifier: POST /items/{id}/notify twice a second (an outbound webhook call per request);
 - Probe: what the platform sends: readiness probes and metrics scrapes, a few a second.
 
-Stream users and the probe are one each (``fixed_count``), so a build with the fixed export
-limit never sheds them; the rest of ``-u`` goes to shoppers and job runners by weight.
+Stream users, the notifier and the probe are one each (``fixed_count``), so a build with the
+fixed export limit never sheds them; the rest of ``-u`` goes to shoppers and job runners by
+weight.
 
 Headless (what ``leakproof compare`` runs)::
 
@@ -47,6 +50,9 @@ from load.streams import StreamError, read_stream
 SEED_ITEMS = int(os.environ.get("LEAKPROOF_LAB_SEED_ITEMS", "20000"))
 HOT_ITEMS = max(1, min(500, SEED_ITEMS))  # reads concentrate here, as real traffic does
 PAGE_SIZE = 50
+# a long text pasted into a form (under the 10,000-character limit): what a rejected request
+# carries, and what an error kept past its request keeps
+INVALID_DESCRIPTION = "a description pasted into a form " * 280
 JOB_POLLS = 20
 SERVER_WORKERS = int(os.environ.get("LEAKPROOF_LAB_WORKERS") or 1)
 PROGRESS_INTERVAL_S = 0.25
@@ -98,6 +104,18 @@ class Shopper(LabUser):
     def list_page(self) -> None:
         after = random.randint(0, max(0, SEED_ITEMS - PAGE_SIZE))
         self.client.get(f"/items?limit={PAGE_SIZE}&after={after}", name="/items?after=[n]")
+
+    @task(1)
+    def submit_invalid_item(self) -> None:
+        # a client's bug the API answers with 422 (a negative price): an answer, not a failure
+        with self.client.post(
+            "/items",
+            json={"name": "lab-invalid", "description": INVALID_DESCRIPTION, "price": -1},
+            name="/items (invalid)",
+            catch_response=True,
+        ) as answer:
+            if answer.status_code == 422:
+                answer.success()
 
     @task(1)
     def item_lifecycle(self) -> None:
@@ -205,6 +223,23 @@ class Aborter(_StreamUser):
     @task
     def hang_up(self) -> None:
         self.stream("/items/export?format=csv", chunk_bytes=4096, pause_s=0, stop_after_bytes=8192)
+
+
+class Notifier(LabUser):
+    """A webhook per item now and then: the outbound client's load (the lab runs the receiver)."""
+
+    fixed_count = 1
+    wait_time = constant(0.5)
+
+    @task
+    def notify(self) -> None:
+        with self.client.post(
+            f"/items/{random.randint(1, HOT_ITEMS)}/notify",
+            name="/items/[id]/notify",
+            catch_response=True,
+        ) as answer:
+            if answer.status_code == 503 and "LEAKPROOF_WEBHOOK_URL" in answer.text:
+                answer.success()  # a server started without a webhook (the web UI, by hand)
 
 
 class Probe(LabUser):

@@ -18,6 +18,7 @@ from tests.servers import Server, serve, stop_postgres, wait_ready, wait_stopped
 WORKERS = 2
 MAX_REQUESTS = 50
 REFRESH_S = 0.5
+LIVE_PROBES = 300
 PER_WORKER = (
     "leakproof_worker_rss_bytes",
     "leakproof_asyncio_tasks",
@@ -115,7 +116,7 @@ def test_metrics_follow_the_live_workers_through_recycles(data_dir: Path) -> Non
         wait_ready(server)
         first_workers, _ = settled_scrape(server)
         every_worker = set(first_workers)
-        for _ in range(6):
+        for _ in range(LIVE_PROBES // 50):
             for _ in range(50):  # 300 requests: each worker is recycled at least twice
                 assert get(f"{server.url}/health/live").status_code == 200
             every_worker |= set(scrape(server))
@@ -138,6 +139,15 @@ def test_metrics_follow_the_live_workers_through_recycles(data_dir: Path) -> Non
         counted = recycles(server)
         assert counted["memory"] == 0
         assert counted["requests"] >= len(recycled)
+        # request counters add up across every worker, the recycled ones included
+        lives = [
+            sample.value
+            for family in text_string_to_metric_families(get(f"{server.url}/metrics").text)
+            for sample in family.samples
+            if sample.name == "leakproof_http_requests_total"
+            and sample.labels == {"method": "GET", "route": "/health/live", "status": "200"}
+        ]
+        assert lives == [LIVE_PROBES]
 
         answered = get(f"{server.url}/debug/stats").json()["worker"]
         assert answered["pid"] in live | recycled  # the pid that answered was a worker...

@@ -6,11 +6,16 @@ from collections.abc import Iterable
 
 from app.leaky import (
     aborted_stream,
+    allocator_retention,
+    client_per_request,
     di_singleton,
     engine_per_request,
+    exception_retention,
     global_state,
+    metrics_cardinality,
     orphan_tasks,
     stream_holds_session,
+    threadpool_deadlock,
     unclosed_session,
     unstreamed_export,
 )
@@ -28,6 +33,11 @@ SCENARIOS: dict[str, Scenario] = {
         stream_holds_session.SCENARIO,
         engine_per_request.SCENARIO,
         aborted_stream.SCENARIO,
+        threadpool_deadlock.SCENARIO,
+        allocator_retention.SCENARIO,
+        exception_retention.SCENARIO,
+        client_per_request.SCENARIO,
+        metrics_cardinality.SCENARIO,
     )
 }
 

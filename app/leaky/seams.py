@@ -1,7 +1,8 @@
 """FastAPI's own seams, the only way the twin changes the fixed app.
 
-A scenario either overrides a dependency (``app.dependency_overrides``, the mechanism FastAPI
-documents for tests) or puts its own route where the fixed one was. Nothing in ``app/`` is
+A scenario overrides a dependency (``app.dependency_overrides``, the mechanism FastAPI
+documents for tests), puts its own route where the fixed one was, or registers its own exception
+handler or middleware class in the fixed one's place. Nothing in ``app/`` is
 patched: the fixed modules stay exactly as they are, and the twin reads as a diff against them.
 
 Each scenario also gets a list on ``app.state`` for what it keeps, so a test (and only a test)
@@ -17,6 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette.middleware import Middleware
 from starlette.routing import Match
 from starlette.types import Scope
 
@@ -163,3 +165,23 @@ def add_route_in_front(
     assert isinstance(route, QueryValueRoute)
     route.parameter, route.default, route.values = parameter, default, frozenset(values)
     route.precedence = precedence
+
+
+def override_exception_handler(
+    app: FastAPI, exc_class: type[Exception], handler: Callable[..., Any]
+) -> None:
+    """Answer ``exc_class`` with ``handler`` instead of the fixed build's handler (the
+    exception middleware is built on the first request, from ``app.exception_handlers``)."""
+    if exc_class not in app.exception_handlers:
+        raise LookupError(f"the fixed app has no handler for {exc_class.__qualname__}")
+    app.exception_handlers[exc_class] = handler
+
+
+def replace_middleware(app: FastAPI, original: Any, replacement: Any) -> None:
+    """Use ``replacement`` (a subclass taking the same options) where the fixed app added
+    ``original``; the middleware stack is built on the first request, from this list."""
+    for index, entry in enumerate(app.user_middleware):
+        if entry.cls is original:
+            app.user_middleware[index] = Middleware(replacement, *entry.args, **entry.kwargs)
+            return
+    raise LookupError(f"the fixed app has no {original.__qualname__}")

@@ -65,7 +65,7 @@ def test_too_few_users_is_refused_before_anything_starts(
     # soak: the limit is the lab's, and soak runs with or without the twin
     code = run_soak(parse("soak", "--users", "3", "--out", str(tmp_path / "r")))
     assert code == 2
-    assert "--users must be at least 6" in capsys.readouterr().err
+    assert "--users must be at least 7" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
 
