@@ -88,9 +88,20 @@ def judge_run(scenario: str, summary: dict[str, Any], tally: Tally) -> str:
 
 
 def run_one(scenario: str, out: Path, extra: list[str]) -> dict[str, Any] | None:
+    """One compare in a process of its own; stopped with SIGTERM, so that it stops what it
+    started, if this one is interrupted."""
     command = [sys.executable, "-m", "app.cli", "compare", "--quick", "--scenarios", scenario,
                "--out", str(out), *extra]  # fmt: skip
-    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    (out / "summary.json").unlink(missing_ok=True)  # never an old run's answer
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        code = process.wait()
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait()
+    if code not in (0, 1, 3):  # 2: the run could not happen
+        return None
     try:
         summary: dict[str, Any] = json.loads((out / "summary.json").read_text())
     except (OSError, ValueError):
@@ -115,6 +126,7 @@ def table(tallies: dict[str, Tally]) -> list[str]:
 def run_verdicts(args: argparse.Namespace) -> int:
     scenarios = args.scenarios or SCENARIOS
     root = Path(args.out or Path("reports") / time.strftime("verdicts-%Y-%m-%dT%H-%M-%S"))
+    root.mkdir(parents=True, exist_ok=True)
     tallies = {scenario: Tally() for scenario in scenarios}
     for index in range(args.runs):
         for scenario in scenarios:

@@ -26,7 +26,7 @@ CI_POINTS = 60
 # the heap's lowest point in each bucket of this many seconds is fitted (lower_envelope): an
 # export in flight holds a batch of rows (thousands of blocks) for a second or more; longer
 # buckets see fewer such peaks but give fewer points, and the interval stays wide until the
-# run is long enough to tell (docs/lab.md compares 1, 2 and 4 s on recorded runs)
+# run is long enough to tell
 HEAP_BUCKET_S = 2.0
 CONFIDENCE = 0.95
 
@@ -69,23 +69,25 @@ def pooled_slope(segments: Sequence[tuple[Sequence[float], Sequence[float]]]) ->
     saw tooth flat, so no pair spans two lives. A long segment is thinned to MAX_POINTS evenly
     spaced points first (the pairs grow with the square of the points).
     """
-    slopes = _pair_slopes(segments, MAX_POINTS)
+    slopes, _ = _pair_slopes(segments, MAX_POINTS)
     return median(slopes) if slopes else None
 
 
 def pooled_trend(
     segments: Sequence[tuple[Sequence[float], Sequence[float]]], confidence: float = CONFIDENCE
 ) -> Trend | None:
-    """``pooled_slope`` with Sen's confidence interval, computed on at most CI_POINTS points
-    per segment: the interval is the band of ranked pair slopes that Kendall's statistic
-    allows around the median."""
+    """``pooled_slope`` with Sen's confidence interval, on at most CI_POINTS points per segment.
+
+    The interval is the band of ranked pair slopes that Kendall's statistic allows around the
+    median; with several segments, only pairs within one are ranked, and the statistic's
+    variance is the sum of each segment's.
+    """
     slope = pooled_slope(segments)
-    slopes = sorted(_pair_slopes(segments, CI_POINTS))
+    pair_slopes, variance = _pair_slopes(segments, CI_POINTS)
+    slopes = sorted(pair_slopes)
     if slope is None or not slopes:
         return None
-    points = sum(min(len(xs), CI_POINTS) for xs, _ in segments if len(xs) >= MIN_POINTS)
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    spread = z * math.sqrt(points * (points - 1) * (2 * points + 5) / 18)
+    spread = NormalDist().inv_cdf(0.5 + confidence / 2) * math.sqrt(variance)
     pairs = len(slopes)
     low = slopes[max(0, min(pairs - 1, round((pairs - spread) / 2) - 1))]
     high = slopes[max(0, min(pairs - 1, round((pairs + spread) / 2)))]
@@ -94,17 +96,23 @@ def pooled_trend(
 
 def _pair_slopes(
     segments: Sequence[tuple[Sequence[float], Sequence[float]]], max_points: int
-) -> list[float]:
+) -> tuple[list[float], float]:
+    """Every pair slope within each segment, on at most ``max_points`` evenly spaced points of
+    it, and the variance of Kendall's statistic over those segments."""
     slopes: list[float] = []
+    variance = 0.0
     for xs, ys in segments:
         if len(xs) < MIN_POINTS:
             continue
-        step = -(-len(xs) // max_points)  # ceiling division
-        points = list(zip(xs[::step], ys[::step], strict=True))
+        kept = min(len(xs), max_points)
+        picks = sorted({round(i * (len(xs) - 1) / (kept - 1)) for i in range(kept)})
+        points = [(xs[i], ys[i]) for i in picks]
+        count = len(points)
+        variance += count * (count - 1) * (2 * count + 5) / 18
         for (x0, y0), (x1, y1) in combinations(points, 2):
             if x1 != x0:
                 slopes.append((y1 - y0) / (x1 - x0))
-    return slopes
+    return slopes, variance
 
 
 def interpolate_requests(samples: list[Sample], progress: list[tuple[float, int, int]]) -> None:
@@ -173,17 +181,34 @@ def rss_trend(samples: Sequence[Sample]) -> Trend | None:
 
 
 def peak_above_median(samples: Sequence[Sample]) -> float | None:
-    """MB by which a worker's memory rose above its own median after warm-up, at most.
+    """MB by which a worker's memory rose above its own median after warm-up and fell back.
 
     A request that holds data in proportion to its size (every row of a table, one body) shows
     as a tall spike that falls back: no slope, but the memory a production worker must have.
+    A peak counts only when a later sample is back within a quarter of the rise (a climb is a
+    slope's business), and a worker born after warm-up (recycled) is left out: its start-up
+    climb is not a spike.
     """
+    first = next((s.ts for s in samples if s.phase == "measure"), None)
+    born: dict[int, float] = {}
+    for sample in samples:
+        for pid in sample.worker_anon_mb:
+            born.setdefault(pid, sample.ts)
     lives: dict[int, list[float]] = {}
     for sample in samples:
         if sample.phase == "measure":
             for pid, anon in sample.worker_anon_mb.items():
-                lives.setdefault(pid, []).append(anon)
-    peaks = [max(values) - median(values) for values in lives.values() if len(values) >= MIN_POINTS]
+                if first is not None and born[pid] <= first:
+                    lives.setdefault(pid, []).append(anon)
+    peaks = []
+    for values in lives.values():
+        if len(values) < MIN_POINTS:
+            continue
+        level = median(values)
+        top = max(range(len(values)), key=values.__getitem__)
+        rise = values[top] - level
+        fell_back = any(value <= level + rise / 4 for value in values[top + 1 :])
+        peaks.append(rise if fell_back else 0.0)
     return max(peaks) if peaks else None
 
 
@@ -264,11 +289,15 @@ def lower_envelope(
     bucket is the heap with the least in flight: what is kept, which is what a leak grows.
     """
     buckets: dict[int, tuple[float, float]] = {}
+    counts: dict[int, int] = {}
     for ts, requests, value in points:
         key = int(ts // bucket_s)
+        counts[key] = counts.get(key, 0) + 1
         if key not in buckets or value < buckets[key][1]:
             buckets[key] = (requests, value)
-    ordered = [buckets[key] for key in sorted(buckets)]
+    # a bucket the window cut short (the first, the last) has few points to be low with
+    typical = median(counts.values()) if counts else 0
+    ordered = [buckets[key] for key in sorted(buckets) if counts[key] >= typical / 2]
     return [requests for requests, _ in ordered], [value for _, value in ordered]
 
 

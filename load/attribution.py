@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 MB = 1024 * 1024
 ANSWER_TIMEOUT_S = 120.0  # gc, a snapshot and objgraph's walk over a twin that kept millions
 TOP_SITES = 10
@@ -65,19 +67,26 @@ class ProbeChannel:
         """What each pid answered to ``seq``; a pid that does not answer in time is left out."""
         deadline = time.monotonic() + timeout_s
         found: dict[int, dict[str, Any]] = {}
-        while time.monotonic() < deadline and len(found) < len(pids):
-            for pid in pids:
+        waiting = list(pids)
+        while waiting and time.monotonic() < deadline:
+            for pid in list(waiting):
                 path = self.folder / f"{pid}-{seq}.json"
-                if pid not in found and path.exists():
+                if path.exists():
                     found[pid] = json.loads(path.read_text())
-            if len(found) < len(pids):
+                    waiting.remove(pid)
+                elif not psutil.pid_exists(pid):  # recycled meanwhile: it never will
+                    waiting.remove(pid)
+            if waiting:
                 time.sleep(0.1)
         return found
 
-    def heap(self) -> list[HeapPoint]:
+    def heap(self, pids: set[int] | None = None) -> list[HeapPoint]:
+        """The heap samples of these processes (the workers; not a gunicorn arbiter's)."""
         points = []
         for path in sorted(self.folder.glob("heap-*.txt")):
             pid = int(path.stem.removeprefix("heap-"))
+            if pids is not None and pid not in pids:
+                continue
             for line in path.read_text().splitlines():
                 parts = line.split()
                 if len(parts) == 3:  # a line being written has fewer
@@ -142,6 +151,7 @@ def merge_sites(
     # lines of the app first: a reader can change those; C code run from the event loop (a
     # driver decoding rows) has no Python line of its own and is listed after them
     ranked = sorted(merged.items(), key=lambda item: (not item[1]["in_app"], -item[1]["size"]))
+    shown = [(site, found) for site, found in ranked if found["size"] / MB >= MIN_SITE_MB]
     return [
         {
             "file": relative(filename, app_dir),
@@ -150,8 +160,7 @@ def merge_sites(
             "count": site["count"],
             "traceback": site["traceback"],
         }
-        for (filename, lineno), site in ranked[:limit]
-        if site["size"] / MB >= MIN_SITE_MB
+        for (filename, lineno), site in shown[:limit]
     ]
 
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import signal
+import subprocess
 import sys
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +34,7 @@ from load.verdict import Verdict, judge_compare, judge_soak
 
 EXIT_FAILED_VERDICT = 1
 EXIT_CANNOT_RUN = 2
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 EXIT_INCONCLUSIVE = 3  # the evidence stayed unclear up to --max-duration: neither pass nor fail
 FIXED_USERS = 5  # the locustfile's one-each users: exporter, slow reader, aborter, probe, notifier
 MIN_USERS = FIXED_USERS + 2
@@ -73,7 +77,7 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if value < 5:
         raise argparse.ArgumentTypeError(
-            "--duration must be at least 5 s to leave time after warm-up"
+            f"{text!r} is too short: give at least 5 s, to leave time after warm-up"
         )
     return value
 
@@ -255,6 +259,17 @@ def run_soak(args: argparse.Namespace) -> int:
     return run_lab("soak", [args.build], config)
 
 
+@contextmanager
+def uninterrupted() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block is done (the lab stops what it started)."""
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def twin_present() -> bool:
     try:
         return importlib.util.find_spec("app.leaky.main") is not None
@@ -304,14 +319,17 @@ def run_lab(mode: str, builds: list[str], config: LabConfig) -> int:
                 )
             )  # fmt: skip
             progress.done()
-    except RuntimeError as error:
+    except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+        # a server that would not start, a generator or a flamegraph that hung: the run could
+        # not happen, which is not the verdict's FAIL
         progress.done()
         print(f"leakproof: {error}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     finally:
-        progress.done()
-        children.stop_all()
-        stack.close()
+        with uninterrupted():  # a second Ctrl-C or TERM must not cut the cleanup short
+            progress.done()
+            children.stop_all()
+            stack.close()
     summaries = {run.build: build_summary(run, config, settings) for run in runs}
     verdict: Verdict = (
         judge_compare(summaries["fixed"], summaries["leaky"])

@@ -31,7 +31,7 @@ import threading
 import time
 import tracemalloc
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import objgraph
 
@@ -59,17 +59,15 @@ class Probe:
         self.folder = folder
         self.seen = -1
         self.types_at_start: dict[str, int] = {}
-        self.heap_file: Any = None
+        self.heap_file: TextIO | None = None
         self.last_sample = 0.0
 
     def run(self) -> None:
         self.seen = self.current_seq()  # a forked worker does not replay its parent's commands
         while True:
             time.sleep(POLL_S)
-            try:
+            with contextlib.suppress(Exception):  # the probe must never take the server down
                 self.tick()
-            except Exception as error:  # the probe must never take the server down
-                self.write(self.seen, {"ok": False, "error": f"{type(error).__name__}: {error}"})
 
     def current_seq(self) -> int:
         try:
@@ -79,7 +77,8 @@ class Probe:
 
     def tick(self) -> None:
         if time.monotonic() - self.last_sample >= SAMPLE_S:
-            self.sample()
+            with contextlib.suppress(OSError):  # a full disk stops the samples, not the commands
+                self.sample()
         try:
             command = json.loads((self.folder / "command.json").read_text())
         except (OSError, ValueError):
@@ -88,11 +87,20 @@ class Probe:
         if seq <= self.seen:
             return
         self.seen = seq
-        action = command.get("action")
-        if action == "start":
-            self.write(seq, self.start(int(command.get("frames", 1))))
-        elif action == "finish":
-            self.write(seq, self.finish())
+        pids = command.get("pids")
+        if pids is not None and os.getpid() not in pids:
+            return  # addressed to the workers: the gunicorn arbiter serves no request
+        try:
+            action = command.get("action")
+            if action == "start":
+                answer = self.start(int(command.get("frames", 1)))
+            elif action == "finish":
+                answer = self.finish()
+            else:
+                answer = {"ok": False, "error": f"unknown action {action!r}"}
+        except Exception as error:  # answered, so the lab does not wait for nothing
+            answer = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+        self.write(seq, answer)
 
     def start(self, frames: int) -> dict[str, Any]:
         if tracemalloc.is_tracing():
@@ -104,7 +112,7 @@ class Probe:
 
     def sample(self) -> None:
         self.last_sample = time.monotonic()
-        if self.heap_file is None:
+        if self.heap_file is None:  # opened here, after any fork: each process its own file
             self.heap_file = (self.folder / f"heap-{os.getpid()}.txt").open("a", buffering=1)
         traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else 0
         self.heap_file.write(f"{time.time():.3f} {sys.getallocatedblocks()} {traced}\n")
@@ -112,12 +120,15 @@ class Probe:
     def finish(self) -> dict[str, Any]:
         if not tracemalloc.is_tracing():
             return {"ok": False, "action": "finish", "error": "no tracing window was started"}
-        gc.collect()
-        types = self.growing_types()  # first: what it allocates itself is then not counted
-        snapshot = tracemalloc.take_snapshot().filter_traces(
+        try:
+            gc.collect()
+            snapshot = tracemalloc.take_snapshot()
+            types = self.growing_types()  # its own allocations came after the snapshot
+        finally:
+            tracemalloc.stop()  # whatever happens, the window's cost ends here
+        statistics = snapshot.filter_traces(
             [tracemalloc.Filter(False, name, all_frames=True) for name in EXCLUDED]
-        )
-        statistics = snapshot.statistics("traceback")
+        ).statistics("traceback")
         held = {
             "bytes": sum(stat.size for stat in statistics),
             "blocks": sum(stat.count for stat in statistics),
@@ -131,7 +142,6 @@ class Probe:
             for stat in statistics[:TOP_TRACEBACKS]
         ]
         del snapshot, statistics
-        tracemalloc.stop()
         return {
             "ok": True, "action": "finish", "tracebacks": tracebacks, "types": types, "held": held
         }  # fmt: skip
@@ -155,13 +165,18 @@ class Probe:
         try:
             found = []
             for name, count in order:
-                held_by, written = self.holder(name) if time.monotonic() < deadline else (None, [])
+                held_by: str | None = None
+                written: list[str] = []
+                if time.monotonic() < deadline:
+                    with contextlib.suppress(Exception):  # a holder not found is no answer lost
+                        held_by, written = self.holder(name)
                 found.append(
                     {"type": name, "growth": count, "held_by": held_by, "written_at": written}
                 )
             return found
         finally:
             if frozen:
+                gc.collect()  # garbage made meanwhile is not frozen with the live objects
                 gc.freeze()
 
     def holder(self, type_name: str) -> tuple[str | None, list[str]]:
@@ -216,8 +231,13 @@ def install(folder: Path) -> None:
         thread = threading.Thread(target=Probe(folder).run, name="leakproof-probe", daemon=True)
         thread.start()
 
+    def start_in_child() -> None:
+        if tracemalloc.is_tracing():  # forked mid-window: the parent's window is not the child's
+            tracemalloc.stop()
+        start()
+
     start()
-    os.register_at_fork(after_in_child=start)
+    os.register_at_fork(after_in_child=start_in_child)
 
 
 def main() -> None:

@@ -6,8 +6,10 @@ a Ctrl-C or SIGTERM at any moment leaves no server, worker or generator behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -92,13 +94,13 @@ class Window:
     opened_at: float | None = None  # unix time
     attribution: Attribution = field(default_factory=Attribution)
 
-    def open(self, frames: int) -> None:
+    def open(self, frames: int, workers: list[int]) -> None:
         if self.channel is not None and self.opened_at is None:
-            self.channel.send("start", frames=frames)
+            self.channel.send("start", frames=frames, pids=workers)
             self.opened_at = time.time()
 
-    def heap(self) -> list[HeapPoint]:
-        return self.channel.heap() if self.channel is not None else []
+    def heap(self, workers: set[int]) -> list[HeapPoint]:
+        return self.channel.heap(workers) if self.channel is not None else []
 
 
 def run_build(
@@ -200,17 +202,21 @@ def run_build(
             continue
         if elapsed < decide_at:
             continue
-        judgement = judge_now(sampler.samples, window.heap(), progress, pool_limit)
+        workers = sampler.worker_pids_seen
+        judgement = judge_now(sampler.samples, window.heap(workers), progress, pool_limit)
         if not judgement.conclusive and decide_at < config.load_cap_s:
             extensions.append(f"{elapsed:.0f} s: {judgement.reasons[-1]}")
             decide_at = min(decide_at + EXTEND_SHARE * config.duration_s, config.load_cap_s)
         elif window.channel is not None and judgement.kind in LEAK_KINDS:
-            window.open(config.trace_frames)  # where does it grow? a few seconds of tracing
+            serving = [process.pid for process in server_processes(server.pid)[1]]
+            window.open(config.trace_frames, serving)  # where does it grow? a few seconds more
             window_until = elapsed + config.window_s
         else:
             stop_path.touch()
     timings["load"] = time.monotonic() - started
-    generator.process.wait(LOCUST_EXIT_GRACE_S) if generator.process.poll() is None else None
+    stop_path.touch()  # also when the loop ended on its deadline: locust must not run on
+    with contextlib.suppress(subprocess.TimeoutExpired):  # then stopped below, group and all
+        generator.process.wait(LOCUST_EXIT_GRACE_S)
     sampler.stop()
     generator.stop()
     server_died = server.process.poll() is not None
@@ -219,9 +225,9 @@ def run_build(
     started = time.monotonic()
     if window.channel is not None and window.opened_at is not None and not server_died:
         time.sleep(DRAIN_S)  # requests in flight when the load stopped are not growth
-        _, workers = server_processes(server.pid)
-        seq = window.channel.send("finish")
-        window.attribution = collect(window.channel, seq, [w.pid for w in workers], ROOT)
+        serving = [process.pid for process in server_processes(server.pid)[1]]
+        seq = window.channel.send("finish", pids=serving)
+        window.attribution = collect(window.channel, seq, serving, ROOT)
     timings["attribution"] = time.monotonic() - started
     started = time.monotonic()
     growth = sampler.settle() if not server_died else {}
@@ -237,7 +243,7 @@ def run_build(
     samples = [sample for sample in sampler.samples if sample.phase != "idle"]
     interpolate_requests(samples, progress)
     mark_cooldown(samples, progress)
-    heap = window.heap()
+    heap = window.heap(sampler.worker_pids_seen)
     return BuildRun(
         build=build,
         samples=samples,

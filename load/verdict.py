@@ -38,6 +38,7 @@ class Verdict:
     _passed: list[str] = field(default_factory=list)
     failures: int = 0
     inconclusive: bool = False
+    _unsure: list[str] = field(default_factory=list)
 
     def fail(self, reason: str) -> None:
         self.ok = False
@@ -48,7 +49,7 @@ class Verdict:
         """Not enough evidence either way, even after running longer: neither pass nor fail."""
         self.ok = False
         self.inconclusive = True
-        self.reasons.append(reason)
+        self._unsure.append(reason)
 
     def pass_(self, reason: str) -> None:
         self._passed.append(reason)
@@ -63,15 +64,16 @@ class Verdict:
         return {
             "ok": self.ok,
             "outcome": self.outcome,
-            "reasons": self.reasons + self._passed,
+            "reasons": self.reasons + self._unsure + self._passed,
             "headline": self.headline,
         }
 
     @property
     def headline(self) -> str:
-        """The deciding reason: the first failure, or every finding when all passed."""
+        """The deciding reason: the first failure, else the first unclear build, or every
+        finding when all passed."""
         if not self.ok:
-            return self.reasons[0]
+            return (self.reasons + self._unsure)[0]
         findings = [reason for reason in self._passed if ": note," not in reason]
         return "; ".join(findings[:1] + [f for f in findings[1:] if "leaks shown" in f])
 

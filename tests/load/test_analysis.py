@@ -170,3 +170,20 @@ def test_the_lower_envelope_ignores_what_is_in_flight() -> None:
     assert len(floors) == 20
     assert set(floors) == {1000.0}
     assert requests == sorted(requests)
+
+
+@pytest.mark.parametrize("shape", [(61,), (60, 60, 60), (10,) * 10])
+def test_the_interval_covers_the_true_slope_about_95_times_in_100(shape: tuple[int, ...]) -> None:
+    # thinned or pooled, the interval must be neither too narrow nor the whole range
+    noise = random.Random(sum(shape))
+    covered = 0
+    for _ in range(200):
+        segments = []
+        for length in shape:
+            xs = [float(x) for x in range(length)]
+            level = noise.uniform(0, 100)
+            segments.append((xs, [level + 0.05 * x + noise.gauss(0, 1) for x in xs]))
+        trend = pooled_trend(segments)
+        assert trend is not None
+        covered += trend.low <= 0.05 <= trend.high
+    assert 0.88 <= covered / 200 <= 0.99
