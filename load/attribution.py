@@ -34,7 +34,6 @@ class HeapPoint:
     ts: float
     pid: int
     blocks: int  # memory blocks the interpreter holds (sys.getallocatedblocks)
-    traced_mb: float  # live heap allocated since the window opened; 0 outside it
 
 
 @dataclass
@@ -89,9 +88,8 @@ class ProbeChannel:
                 continue
             for line in path.read_text().splitlines():
                 parts = line.split()
-                if len(parts) == 3:  # a line being written has fewer
-                    ts, blocks, traced = parts
-                    points.append(HeapPoint(float(ts), pid, int(blocks), int(traced) / MB))
+                if len(parts) == 3:  # a line being written has fewer; the third is tracemalloc's
+                    points.append(HeapPoint(float(parts[0]), pid, int(parts[1])))
         points.sort(key=lambda point: point.ts)
         return points
 

@@ -80,8 +80,8 @@ class LabConfig:
     @property
     def slow_readers(self) -> int:
         """One; or, when the run is about streams that pin connections alone, one more than a
-        worker's pool holds (the settings' defaults: 10 + 5), so that pinning shows as an
-        exhausted pool. The fixed build sheds those past its export cap with a 503."""
+        worker's pool holds at the settings' defaults (pool size plus overflow), so that pinning
+        shows as an exhausted pool. The fixed build sheds those past its export cap (503)."""
         return STREAM_PINNING_READERS if self.scenarios == ("stream-holds-session",) else 1
 
     @property

@@ -89,15 +89,17 @@ def classify(
     if heap is not None and heap.low > HEAP_FLAT_BLOCKS_PER_10K:
         judgement.kinds.append("object-leak")
         judgement.reasons.append(f"heap {_blocks(heap)} blocks per 10k requests")
-    elif heap is not None and rss_grows and heap.high <= HEAP_FLAT_BLOCKS_PER_10K:
+    elif (
+        rss is not None and heap is not None and rss_grows and heap.high <= HEAP_FLAT_BLOCKS_PER_10K
+    ):
         judgement.kinds.append("allocator-retention")
         judgement.reasons.append(
-            f"RSS {_interval(rss)} MB per 10k requests while the heap stays flat "  # type: ignore[arg-type]
+            f"RSS {_interval(rss)} MB per 10k requests while the heap stays flat "
             f"({_blocks(heap)} blocks)"
         )
-    elif heap is None and rss_grows:
+    elif rss is not None and heap is None and rss_grows:
         judgement.kinds.append("memory-growth")
-        judgement.reasons.append(f"RSS {_interval(rss)} MB per 10k requests (heap not traced)")  # type: ignore[arg-type]
+        judgement.reasons.append(f"RSS {_interval(rss)} MB per 10k requests (heap not traced)")
     if peak_mb is not None and peak_mb >= PEAK_MB:
         judgement.kinds.append("peak-memory")
         judgement.reasons.append(

@@ -90,9 +90,9 @@ def server_env(
         # the bounded cache reaches its ceiling within warm-up (reads span the whole table),
         # so what the fixed build's memory does afterwards is steady state, not filling up
         LEAKPROOF_CACHE_MAX_ENTRIES=str(LAB_CACHE_MAX_ENTRIES),
-        # the same for the finished jobs the registry keeps for GET /jobs/{id}: at its default of
-        # 1000 they fill for about a minute of the lab's load, a slow climb of the heap that a
-        # short run cannot tell from a leak (it levels off; docs/lab.md, "bounded is not a leak")
+        # the same for the finished jobs the registry keeps for GET /jobs/{id}: at the default
+        # they fill for a long while, a slow climb of the heap that a short run cannot tell from
+        # a leak (it levels off; docs/bench.md, "bounded is not a leak")
         LEAKPROOF_TASKS_MAX_KEPT=str(LAB_TASKS_MAX_KEPT),
         # glibc raises its mmap threshold after the first large buffer is freed, and from then
         # on puts export batches (~200 KB each) on the heap, which fragments and grows RSS in

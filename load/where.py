@@ -23,6 +23,14 @@ READ_NEXT = {
 }
 
 
+def callers(site: dict[str, Any], count: int = 3) -> list[str]:
+    """The frames that called the blamed line (the traceback runs newest first)."""
+    frames: list[str] = site["traceback"]
+    here = f"{site['file']}:{site['line']}"
+    start = frames.index(here) + 1 if here in frames else 1
+    return frames[start : start + count]
+
+
 def top_site(build: dict[str, Any]) -> str | None:
     sites = build.get("leak_sites") or []
     return f"{sites[0]['file']}:{sites[0]['line']}" if sites else None
@@ -46,7 +54,7 @@ def markdown(builds: dict[str, dict[str, Any]]) -> list[str]:
                 "|---|---:|---:|---|",
             ]
             for site in sites:
-                caller = " < ".join(site["traceback"][1:4])
+                caller = " < ".join(callers(site))
                 lines.append(
                     f"| `{site['file']}:{site['line']}` | {site['growth_mb']:.3f} "
                     f"| {site['count']} | {caller} |"
