@@ -41,6 +41,8 @@ class Judgement:
     kinds: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     resources: list[str] = field(default_factory=list)
+    rss: Trend | None = None  # the trends it was decided on (MB / blocks per 10k requests)
+    heap: Trend | None = None
 
     @property
     def conclusive(self) -> bool:
@@ -143,7 +145,7 @@ def judge_samples(
     pool_limit: int | None,
     failed_share: float,
 ) -> Judgement:
-    return classify(
+    judgement = classify(
         rss,
         heap,
         growing_resources(samples),
@@ -151,3 +153,5 @@ def judge_samples(
         peak_above_median(samples),
         outside_pool(samples, pool_limit),
     )
+    judgement.rss, judgement.heap = rss, heap
+    return judgement

@@ -72,6 +72,8 @@ class BuildRun:
     recycles: dict[str, int] = field(default_factory=dict)  # by reason, from /metrics
     flamegraphs: list[Path] = field(default_factory=list)  # --memray: one per process
     window_opened_at: float | None = None  # unix time the tracing window opened
+    # what stopped the load: the report keeps it, so a verdict is the one the run acted on
+    judgement: Judgement | None = None
 
 
 def locust_command(config: LabConfig, base_url: str, csv_prefix: Path) -> list[str]:
@@ -178,6 +180,7 @@ def run_build(
     baseline_taken = False
     decide_at = config.duration_s
     window_until: float | None = None
+    decided: Judgement | None = None
     extensions: list[str] = []
     deadline = time.monotonic() + config.load_cap_s + config.window_s + LOCUST_EXIT_GRACE_S + 15
     while generator.process.poll() is None and time.monotonic() < deadline:
@@ -207,7 +210,9 @@ def run_build(
         if not judgement.conclusive and decide_at < config.load_cap_s:
             extensions.append(f"{elapsed:.0f} s: {judgement.reasons[-1]}")
             decide_at = min(decide_at + EXTEND_SHARE * config.duration_s, config.load_cap_s)
-        elif window.channel is not None and judgement.kind in LEAK_KINDS:
+            continue
+        decided = judgement
+        if window.channel is not None and judgement.kind in LEAK_KINDS:
             serving = [process.pid for process in server_processes(server.pid)[1]]
             window.open(config.trace_frames, serving)  # where does it grow? a few seconds more
             window_until = elapsed + config.window_s
@@ -261,6 +266,7 @@ def run_build(
         recycles={reason: int(count) for reason, count in sampler.inside.recycles.items()},
         flamegraphs=flamegraphs,
         window_opened_at=window.opened_at,
+        judgement=decided,
     )
 
 

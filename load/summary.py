@@ -88,12 +88,14 @@ def heap_mb(heap: Trend | None, found: Attribution | None) -> float | None:
 def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[str, Any]:
     samples = run.samples
     rss = [sample.rss_mb for sample in samples]
-    rss_fit = rss_trend(samples)
-    heap_fit = heap_trend(run.heap, samples, run.progress) if run.heap else None
     failed_share = run.load.failures / run.load.requests if run.load.requests else 0.0
-    judgement = judge_samples(
-        samples, rss_fit, heap_fit, pool_limit(config, settings), failed_share
-    )
+    judgement = run.judgement
+    if judgement is None:  # the load ended before a decision (a dead server, the deadline)
+        heap_fit = heap_trend(run.heap, samples, run.progress) if run.heap else None
+        judgement = judge_samples(
+            samples, rss_trend(samples), heap_fit, pool_limit(config, settings), failed_share
+        )
+    rss_fit, heap_fit = judgement.rss, judgement.heap
     found = run.attribution
     leaking = judgement.kind in LEAK_KINDS
     return {
