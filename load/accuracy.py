@@ -34,7 +34,7 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
     "stream-holds-session": (("resource-leak",), "connections"),
     "engine-per-request": (("resource-leak",), "connections"),
     "aborted-stream": (("resource-leak",), "connections"),
-    "threadpool-deadlock": (("resource-leak",), "connections"),
+    "threadpool-deadlock": (("resource-leak",), "threads"),
     "allocator-retention": (("allocator-retention",), "RSS"),
     "exception-retention": (("object-leak",), "app/leaky/exception_retention.py"),
     "client-per-request": (("resource-leak", "object-leak"), "app/leaky/client_per_request.py"),
@@ -57,8 +57,8 @@ def named(build: dict[str, Any], wanted: str) -> bool:
     """Whether the twin's report names what the scenario leaks."""
     if wanted == "connections":
         return any(r.startswith(CONNECTIONS) for r in build.get("leaked_resources") or [])
-    if wanted == "tasks":
-        return "tasks" in (build.get("leaked_resources") or [])
+    if wanted in ("tasks", "threads"):
+        return any(r.startswith(wanted) for r in build.get("leaked_resources") or [])
     if wanted == "kind":  # the kind is the name: nothing is held, RSS is
         return True
     if wanted == "RSS":

@@ -33,6 +33,8 @@ LEAKED_RESOURCES = ("tasks", "db_connections", "pool_checked_out", "fds")
 PINNED_SHARE = 0.5
 # and requests fail beyond this share (a saturated but healthy pool fails none)
 PINNED_FAILED_SHARE = 0.01
+# a process with this many threads has most of AnyIO's 40 busy (a healthy async worker has ~8)
+PINNED_THREADS = 30
 
 
 @dataclass
@@ -58,6 +60,15 @@ def pinned_pool(samples: Sequence[Sample], pool_limit: int | None, failed_share:
     return at_cap >= PINNED_SHARE * len(known)
 
 
+def pinned_threads(samples: Sequence[Sample], failed_share: float) -> bool:
+    """Threads held near the thread pool's cap (AnyIO's 40 for sync endpoints and dependencies)
+    while requests fail: threads blocked on something only a blocked thread could release."""
+    threads = [s.threads for s in samples if s.phase == "measure"]
+    if not threads or failed_share <= PINNED_FAILED_SHARE:
+        return False
+    return sum(count >= PINNED_THREADS for count in threads) >= PINNED_SHARE * len(threads)
+
+
 def _interval(trend: Trend) -> str:
     return f"{trend.slope:+.2f} [{trend.low:+.2f}, {trend.high:+.2f}]"
 
@@ -73,6 +84,7 @@ def classify(
     pinned: bool,
     peak_mb: float | None = None,
     outside_pool: str | None = None,
+    threads_pinned: bool = False,
 ) -> Judgement:
     """The kind from the two memory trends (RSS in MB, the heap in blocks, per 10k requests),
     the resources that grew, and the resources held past their bound."""
@@ -82,6 +94,8 @@ def classify(
         leaked.append("pool pinned at its cap while requests failed")
     if outside_pool:
         leaked.append(outside_pool)
+    if threads_pinned:
+        leaked.append("threads pinned near the thread pool's cap while requests failed")
     judgement.resources = leaked
     if leaked:
         judgement.kinds.append("resource-leak")
@@ -152,6 +166,7 @@ def judge_samples(
         pinned_pool(samples, pool_limit, failed_share),
         peak_above_median(samples),
         outside_pool(samples, pool_limit),
+        pinned_threads(samples, failed_share),
     )
     judgement.rss, judgement.heap = rss, heap
     return judgement

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from load.analysis import Trend, peak_above_median
 from load.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
-from load.kinds import classify, outside_pool, pinned_pool
+from load.kinds import classify, outside_pool, pinned_pool, pinned_threads
 from tests.load.samples import series
 
 FLAT_RSS = Trend(0.1, -0.2, 0.4)
@@ -92,3 +92,15 @@ def test_connections_past_the_pools_are_a_resource_leak_even_at_a_bound() -> Non
     judged = classify(FLAT_RSS, FLAT_HEAP, [], pinned=False, outside_pool=said)
     assert judged.kind == "resource-leak"
     assert outside_pool(series(40, rss=lambda _i: 80.0), 15) is None
+
+
+def test_threads_held_at_the_pools_cap_while_requests_fail_are_a_resource_leak() -> None:
+    blocked = series(40, rss=lambda _i: 80.0)
+    for sample in blocked:
+        sample.threads = 39
+    assert pinned_threads(blocked, failed_share=0.02)
+    assert not pinned_threads(blocked, failed_share=0.0)  # busy threads that serve: healthy
+    assert not pinned_threads(series(40, rss=lambda _i: 80.0), failed_share=0.02)
+    judged = classify(FLAT_RSS, FLAT_HEAP, [], pinned=False, threads_pinned=True)
+    assert judged.kind == "resource-leak"
+    assert judged.resources[0].startswith("threads pinned")
