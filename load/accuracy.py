@@ -35,9 +35,9 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
     "engine-per-request": (("resource-leak",), "connections"),
     "aborted-stream": (("resource-leak",), "connections"),
     "threadpool-deadlock": (("resource-leak",), "threads"),
-    "allocator-retention": (("allocator-retention",), "RSS"),
+    "allocator-retention": (("allocator-retention", "peak-memory"), "kind"),
     "exception-retention": (("object-leak",), "app/leaky/exception_retention.py"),
-    "client-per-request": (("resource-leak", "object-leak"), "app/leaky/client_per_request.py"),
+    "client-per-request": (("resource-leak", "object-leak"), "fds"),
     "metrics-cardinality": (("object-leak",), "app/leaky/metrics_cardinality.py"),
 }
 CONNECTIONS = ("db_connections", "pool_checked_out", "pool pinned", "db connections beyond")
@@ -57,12 +57,10 @@ def named(build: dict[str, Any], wanted: str) -> bool:
     """Whether the twin's report names what the scenario leaks."""
     if wanted == "connections":
         return any(r.startswith(CONNECTIONS) for r in build.get("leaked_resources") or [])
-    if wanted in ("tasks", "threads"):
+    if wanted in ("tasks", "threads", "fds"):
         return any(r.startswith(wanted) for r in build.get("leaked_resources") or [])
     if wanted == "kind":  # the kind is the name: nothing is held, RSS is
         return True
-    if wanted == "RSS":
-        return build.get("kind") == "allocator-retention"
     places = [f"{site['file']}:{site['line']}" for site in build.get("leak_sites") or []]
     for grown in build.get("growing_types") or []:
         places += grown.get("written_at") or []
