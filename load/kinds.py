@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from statistics import median
 
 from load.analysis import Trend, growing_resources, peak_above_median
+from load.attribution import HeapPoint
 from load.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
 from load.sampling import Sample
 
@@ -35,6 +37,10 @@ PINNED_SHARE = 0.5
 PINNED_FAILED_SHARE = 0.01
 # a process with this many threads has most of AnyIO's 40 busy (a healthy async worker has ~8)
 PINNED_THREADS = 30
+# RSS held this far above the end of warm-up after the load and a full collection, with the heap
+# back, is memory the allocator kept; and the stretch of heap samples each end is read over
+HELD_MB = 8.0
+HEAP_WINDOW_S = 2.0
 
 
 @dataclass
@@ -67,6 +73,41 @@ def pinned_threads(samples: Sequence[Sample], failed_share: float) -> bool:
     if not threads or failed_share <= PINNED_FAILED_SHARE:
         return False
     return sum(count >= PINNED_THREADS for count in threads) >= PINNED_SHARE * len(threads)
+
+
+def held_without_objects(samples: Sequence[Sample], heap: Sequence[HeapPoint]) -> str | None:
+    """Allocator retention seen after the load: RSS still well above where it was when warm-up
+    ended, after gc.collect() in every worker, while the heap's blocks came back.
+
+    A process that builds big transient things on many threads climbs in steps that a slope
+    can miss (the step may fall in warm-up, the heap swings by hundreds of thousands of blocks
+    meanwhile); what it keeps afterwards is what the allocator held on to.
+    """
+    measured = [s for s in samples if s.phase == "measure"]
+    settled = [s for s in samples if s.phase == "settled"]
+    if not measured or not settled or not heap:
+        return None
+    held_mb = settled[-1].rss_mb - median(s.rss_mb for s in measured[:3])
+    start, end = measured[0].ts, settled[-1].ts
+    before = [p for p in heap if start <= p.ts <= start + HEAP_WINDOW_S]
+    after = [p for p in heap if end - HEAP_WINDOW_S <= p.ts <= end]
+    if held_mb < HELD_MB or not before or not after:
+        return None
+    grown = _blocks_total(after) - _blocks_total(before)
+    if grown > HEAP_FLAT_BLOCKS_PER_10K:
+        return None
+    return (
+        f"RSS held {held_mb:.1f} MB above the end of warm-up after gc.collect(), while the heap "
+        f"came back ({grown:+,.0f} blocks)"
+    )
+
+
+def _blocks_total(points: Sequence[HeapPoint]) -> float:
+    """The workers' lowest block counts in a stretch of time, summed."""
+    lowest: dict[int, int] = {}
+    for point in points:
+        lowest[point.pid] = min(lowest.get(point.pid, point.blocks), point.blocks)
+    return float(sum(lowest.values()))
 
 
 def _interval(trend: Trend) -> str:

@@ -9,7 +9,7 @@ Scripts read ``builds.fixed`` / ``builds.leaky`` (``requests``, ``failures``,
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from statistics import median
 from typing import Any
 
@@ -18,7 +18,7 @@ from load import where
 from load.analysis import Trend, growing_resources, heap_trend, peak, requests_at, rss_trend
 from load.attribution import Attribution
 from load.config import LabConfig
-from load.kinds import LEAK_KINDS, judge_samples
+from load.kinds import LEAK_KINDS, held_without_objects, judge_samples
 from load.recycling import budget_text
 from load.runner import BuildRun
 from load.sampling import Sample
@@ -96,6 +96,10 @@ def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[
             samples, rss_trend(samples), heap_fit, pool_limit(config, settings), failed_share
         )
     rss_fit, heap_fit = judgement.rss, judgement.heap
+    kept = held_without_objects(samples, run.heap)
+    if kept and judgement.kind in ("flat", "inconclusive"):  # only the settled samples show it
+        judgement = replace(judgement, kind="allocator-retention", kinds=["allocator-retention"],
+                            reasons=[kept])  # fmt: skip
     found = run.attribution
     leaking = judgement.kind in LEAK_KINDS
     return {

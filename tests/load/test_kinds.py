@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from load.analysis import Trend, peak_above_median
+from load.attribution import HeapPoint
 from load.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
-from load.kinds import classify, outside_pool, pinned_pool, pinned_threads
+from load.kinds import (
+    classify,
+    held_without_objects,
+    outside_pool,
+    pinned_pool,
+    pinned_threads,
+)
 from tests.load.samples import series
 
 FLAT_RSS = Trend(0.1, -0.2, 0.4)
@@ -104,3 +113,15 @@ def test_threads_held_at_the_pools_cap_while_requests_fail_are_a_resource_leak()
     judged = classify(FLAT_RSS, FLAT_HEAP, [], pinned=False, threads_pinned=True)
     assert judged.kind == "resource-leak"
     assert judged.resources[0].startswith("threads pinned")
+
+
+def test_rss_held_after_gc_with_the_heap_back_is_allocator_retention() -> None:
+    samples = series(40, rss=lambda i: 80.0 + (20.0 if i > 10 else 0.0))
+    samples.append(replace(samples[-1], ts=samples[-1].ts + 1.0, phase="settled", rss_mb=100.0))
+    start, end = samples[0].ts, samples[-1].ts
+    back = [HeapPoint(start + 0.5, 1000, 400_000), HeapPoint(end - 0.5, 1000, 401_000)]
+    said = held_without_objects(samples, back)
+    assert said is not None
+    assert said.startswith("RSS held 20.0 MB")
+    kept = [HeapPoint(start + 0.5, 1000, 400_000), HeapPoint(end - 0.5, 1000, 480_000)]
+    assert held_without_objects(samples, kept) is None  # objects stayed: not the allocator
