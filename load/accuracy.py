@@ -12,6 +12,7 @@ Each scenario of the twin runs alone against the fixed build (``leakproof compar
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import subprocess
 import sys
@@ -123,6 +124,10 @@ def table(tallies: dict[str, Tally]) -> list[str]:
 
 
 def run_verdicts(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("app.leaky") is None:
+        print("leakproof bench --verdicts: the leaky twin (app/leaky/) is not in this project; "
+              "the accuracy is measured on its scenarios", file=sys.stderr)  # fmt: skip
+        return 2
     scenarios = args.scenarios or SCENARIOS
     root = Path(args.out or Path("reports") / time.strftime("verdicts-%Y-%m-%dT%H-%M-%S"))
     root.mkdir(parents=True, exist_ok=True)
