@@ -7,6 +7,7 @@ a Ctrl-C or SIGTERM at any moment leaves no server, worker or generator behind.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import subprocess
@@ -80,10 +81,11 @@ def locust_command(config: LabConfig, base_url: str, csv_prefix: Path) -> list[s
     """locust runs until the cap; the lab stops it earlier (the stop file) once it has judged
     and, for a build that grows, traced its window. Extra slow readers come on top of --users."""
     users = config.users + config.slow_readers - 1
+    run_time = math.ceil(config.load_cap_s + config.window_s)  # locust takes whole seconds
     return [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
         "--host", base_url, "--users", str(users), "--spawn-rate", str(users),
-        "--run-time", f"{config.load_cap_s + config.window_s:g}s", "--csv", str(csv_prefix),
+        "--run-time", f"{run_time}s", "--csv", str(csv_prefix),
         "--only-summary", "--exit-code-on-error", "0", "--loglevel", "WARNING",
     ]  # fmt: skip
 
@@ -245,6 +247,11 @@ def run_build(
         flamegraphs, notes = memray_capture.flamegraphs(out, build)
         sampler.errors.extend(notes)
     progress = read_progress(progress_path)
+    if not progress:  # locust refused its options or could not start: nothing was measured
+        raise RuntimeError(
+            f"the load generator for {build} sent no request; its log is "
+            f"{out / f'locust-{build}.log'}"
+        )
     samples = [sample for sample in sampler.samples if sample.phase != "idle"]
     interpolate_requests(samples, progress)
     mark_cooldown(samples, progress)

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import pytest
 
 from load.cli import add_compare_command, add_soak_command, config_from, run_compare, run_soak
 from load.config import DEFAULT, QUICK, SCENARIOS
+from load.runner import locust_command
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -96,3 +98,11 @@ def test_memray_missing_is_one_line_naming_the_fix(
     assert error.count("\n") == 0
     assert "pip install memray" in error
     assert not (tmp_path / "r").exists()
+
+
+def test_locust_gets_whole_seconds_whatever_the_window() -> None:
+    config = config_from(parse("compare", "--duration", "90"))
+    command = locust_command(config, "http://127.0.0.1:1", Path("/tmp/x"))
+    run_time = command[command.index("--run-time") + 1]
+    assert run_time == f"{math.ceil(config.load_cap_s + config.window_s)}s"
+    assert "." not in run_time  # locust refuses "283.5s"
