@@ -314,9 +314,12 @@ def heap_trend(
     if not measured or not progress:
         return None
     workers = max(sample.workers for sample in samples if sample.phase == "measure") or 1
+    # a worker started after warm-up (gunicorn recycled one) fills its pools and caches from
+    # nothing: its climb is start-up, not growth, and is left out
+    born = {pid: min(p.ts for p in points if p.pid == pid) for pid in {p.pid for p in points}}
     series: dict[int, list[tuple[float, float, float]]] = {}
     for point in points:
-        if measured[0] <= point.ts <= measured[-1]:
+        if measured[0] <= point.ts <= measured[-1] and born[point.pid] <= measured[0]:
             requests = requests_at(point.ts, progress) / workers
             series.setdefault(point.pid, []).append((point.ts, requests, float(point.blocks)))
     lives = [lower_envelope(values, HEAP_BUCKET_S) for values in series.values()]

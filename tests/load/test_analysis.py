@@ -7,6 +7,7 @@ import pytest
 from load.analysis import (
     failures_per_second,
     growing_resources,
+    heap_trend,
     interpolate_requests,
     kept_growing,
     lower_envelope,
@@ -16,6 +17,7 @@ from load.analysis import (
     recycled,
     rss_slope_mb_per_10k,
 )
+from load.attribution import HeapPoint
 from tests.load.samples import series
 
 
@@ -187,3 +189,16 @@ def test_the_interval_covers_the_true_slope_about_95_times_in_100(shape: tuple[i
         assert trend is not None
         covered += trend.low <= 0.05 <= trend.high
     assert 0.88 <= covered / 200 <= 0.99
+
+
+def test_a_worker_born_after_warm_up_does_not_lend_its_start_up_to_the_heap() -> None:
+    samples = series(80, rss=lambda _i: 80.0, warmup=8)
+    progress = [(sample.ts, int(sample.requests), 0) for sample in samples]
+    start = samples[8].ts
+    steady = [HeapPoint(s.ts, 1, 400_000) for s in samples]
+    # a recycled worker: born mid-run, its heap climbs from nothing as its caches fill
+    newborn = [HeapPoint(s.ts, 2, 100_000 + 5_000 * i) for i, s in enumerate(samples[40:])]
+    trend = heap_trend(steady + newborn, samples, progress)
+    assert trend is not None
+    assert trend.high <= 1.0
+    assert start < newborn[0].ts
