@@ -20,7 +20,7 @@ from load.bench_raw import asyncpg_dsn
 BENCH_DATABASE = "leakproof_bench"
 SEED_ROWS = 1_000_000
 
-# ~135 bytes a row as CSV, like the rows the export figures in NOTES.md were measured on.
+# rows of about the size the export figures in docs/bench.md were measured on.
 SEED_SQL = (
     "INSERT INTO items (name, description, price) "
     "SELECT 'item-' || lpad(g::text, 7, '0'), "

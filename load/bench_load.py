@@ -1,6 +1,6 @@
 """A closed-loop HTTP/1.1 load generator for ``leakproof bench``, run in its own process.
 
-Why not locust: its FastHttpUser tops out near 8,600 req/s on one core (NOTES.md), so at the
+Why not locust: its FastHttpUser tops out at a few thousand req/s on one core, so at the
 ~3,000 req/s of the raw endpoint it would take about a third of one of our two cores away from
 the server it measures. This loop is uvloop's transport plus httptools' C parser (both already
 installed by uvicorn[standard] from the lock file, so a fresh machine has them): one write and

@@ -12,7 +12,7 @@ from typing import Literal
 
 ServerKind = Literal["uvicorn", "gunicorn"]
 
-# The leak catalogue (ARCHITECTURE.md section 2); LEAKPROOF_LEAKS selects them in the twin.
+# The leak catalogue (docs/leaks.md); LEAKPROOF_LEAKS selects them in the twin.
 SCENARIOS = (
     "unclosed-session",
     "global-state",

@@ -1,4 +1,4 @@
-"""The leak catalogue: every scenario of the twin, in the order of ARCHITECTURE.md section 2."""
+"""The leak catalogue: every scenario of the twin, in the order docs/leaks.md tells them."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ line, or PostgreSQL's CSV), but they all exist at once: the rows, their Python o
 and the joined body.
 
 Retained: nothing after the response; the damage is the peak. During an export the process holds
-the whole table several times over (about +800 MB for a million rows, see ../shared NOTES), and
+the whole table several times over (docs/bench.md has the figures for a million rows), and
 the allocator keeps most of that high-water mark afterwards (glibc arenas, pymalloc pools), so
 RSS steps up and stays up. Two exports at once double it.
 
