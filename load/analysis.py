@@ -155,12 +155,8 @@ def rss_trend(samples: Sequence[Sample]) -> Trend | None:
     if not measured:
         return None
     nominal = max(sample.workers for sample in measured) or 1
-    first_seen: dict[int, float] = {}
-    for sample in samples:
-        for pid in sample.worker_anon_mb:
-            first_seen.setdefault(pid, sample.ts)
     segments: list[tuple[list[float], list[float]]]
-    if any(born > samples[0].ts for born in first_seen.values()):
+    if any(born > samples[0].ts for born in first_seen(samples).values()):
         full = [sample for sample in measured if sample.workers == nominal]
         segments = [
             (
@@ -190,10 +186,7 @@ def peak_above_median(samples: Sequence[Sample]) -> float | None:
     climb is not a spike.
     """
     first = next((s.ts for s in samples if s.phase == "measure"), None)
-    born: dict[int, float] = {}
-    for sample in samples:
-        for pid in sample.worker_anon_mb:
-            born.setdefault(pid, sample.ts)
+    born = first_seen(samples)
     lives: dict[int, list[float]] = {}
     for sample in samples:
         if sample.phase == "measure":
@@ -210,6 +203,15 @@ def peak_above_median(samples: Sequence[Sample]) -> float | None:
         fell_back = any(value <= level + rise / 4 for value in values[top + 1 :])
         peaks.append(rise if fell_back else 0.0)
     return max(peaks) if peaks else None
+
+
+def first_seen(samples: Sequence[Sample]) -> dict[int, float]:
+    """When each worker pid first appears in the samples: a later one is a recycled life."""
+    born: dict[int, float] = {}
+    for sample in samples:
+        for pid in sample.worker_anon_mb:
+            born.setdefault(pid, sample.ts)
+    return born
 
 
 def recycled(samples: Sequence[Sample]) -> bool:
@@ -316,7 +318,9 @@ def heap_trend(
     workers = max(sample.workers for sample in samples if sample.phase == "measure") or 1
     # a worker started after warm-up (gunicorn recycled one) fills its pools and caches from
     # nothing: its climb is start-up, not growth, and is left out
-    born = {pid: min(p.ts for p in points if p.pid == pid) for pid in {p.pid for p in points}}
+    born: dict[int, float] = {}
+    for point in points:
+        born[point.pid] = min(born.get(point.pid, point.ts), point.ts)
     series: dict[int, list[tuple[float, float, float]]] = {}
     for point in points:
         if measured[0] <= point.ts <= measured[-1] and born[point.pid] <= measured[0]:

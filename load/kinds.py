@@ -58,22 +58,25 @@ class Judgement:
         return self.kind != "inconclusive"
 
 
-def pinned_pool(samples: Sequence[Sample], pool_limit: int | None, failed_share: float) -> bool:
-    measured = [s.pool_checked_out for s in samples if s.phase == "measure"]
-    known = [value for value in measured if value is not None]
-    if not pool_limit or not known or failed_share <= PINNED_FAILED_SHARE:
+def held_at_cap(counts: Sequence[float | None], cap: float | None, failed_share: float) -> bool:
+    """A resource at its cap in most of the measured samples while requests fail: grown to a
+    bound already, so it no longer grows, and the failures say the bound is what they wait on."""
+    known = [count for count in counts if count is not None]
+    if not cap or not known or failed_share <= PINNED_FAILED_SHARE:
         return False
-    at_cap = sum(value >= pool_limit for value in known)
-    return at_cap >= PINNED_SHARE * len(known)
+    return sum(count >= cap for count in known) >= PINNED_SHARE * len(known)
+
+
+def pinned_pool(samples: Sequence[Sample], pool_limit: int | None, failed_share: float) -> bool:
+    counts = [s.pool_checked_out for s in samples if s.phase == "measure"]
+    return held_at_cap(counts, pool_limit, failed_share)
 
 
 def pinned_threads(samples: Sequence[Sample], failed_share: float) -> bool:
     """Threads held near the thread pool's cap (AnyIO's 40 for sync endpoints and dependencies)
     while requests fail: threads blocked on something only a blocked thread could release."""
-    threads = [s.threads for s in samples if s.phase == "measure"]
-    if not threads or failed_share <= PINNED_FAILED_SHARE:
-        return False
-    return sum(count >= PINNED_THREADS for count in threads) >= PINNED_SHARE * len(threads)
+    counts = [s.threads for s in samples if s.phase == "measure"]
+    return held_at_cap(counts, PINNED_THREADS, failed_share)
 
 
 def held_without_objects(samples: Sequence[Sample], heap: Sequence[HeapPoint]) -> str | None:
