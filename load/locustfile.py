@@ -8,7 +8,8 @@
 - SlowReader: an export read at a trickle (a stream that pins what it holds);
 - Aborter: a CSV export abandoned after its first KB (cleanup on disconnect);
 - Notifier: POST /items/{id}/notify twice a second (an outbound webhook call per request);
-- Probe: what the platform sends: readiness probes and metrics scrapes, a few a second.
+- Probe: what the platform sends: readiness probes, a few a second, and a metrics scrape every
+  few seconds (a scrape renders every series: with thousands, each one takes long).
 
 Stream users, the notifier and the probe are one each (``fixed_count``), so a build with the
 fixed export limit never sheds them; the rest of ``-u`` goes to shoppers and job runners by
@@ -242,11 +243,15 @@ class Notifier(LabUser):
                 answer.success()  # a server started without a webhook (the web UI, by hand)
 
 
+# one scrape per this many readiness probes: about every 5 s at the probe's pace
+SCRAPES_EVERY = 50
+
+
 class Probe(LabUser):
     fixed_count = 1
     wait_time = constant(0.1)
 
-    @task(3)
+    @task(SCRAPES_EVERY)
     def ready(self) -> None:
         self.client.get("/health/ready")
 

@@ -33,6 +33,7 @@ from load.servers import (
     server_env,
     server_processes,
     wait_ready,
+    wait_until_answered,
 )
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
@@ -40,8 +41,10 @@ LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 LOCUST_EXIT_GRACE_S = 30.0
 TICK_S = 0.5
 # after the load stops and before the window's snapshot: aborted streams and the last
-# responses finish, so what the snapshot holds is what stays
+# responses finish (at least DRAIN_S, then until no connection is open, at most ANSWER_MAX_S), so
+# what the snapshot holds is what stays
 DRAIN_S = 2.0
+ANSWER_MAX_S = 30.0
 
 
 @dataclass
@@ -231,8 +234,14 @@ def run_build(
         sampler.errors.append(f"the {build} server died during the run; see {server_log}")
     started = time.monotonic()
     if window.channel is not None and window.opened_at is not None and not server_died:
-        time.sleep(DRAIN_S)  # requests in flight when the load stopped are not growth
         serving = [process.pid for process in server_processes(server.pid)[1]]
+        # requests in flight when the load stopped are not growth
+        in_flight = wait_until_answered(serving, at_least_s=DRAIN_S, at_most_s=ANSWER_MAX_S)
+        if in_flight:
+            sampler.errors.append(
+                f"{in_flight} requests were still in flight at the heap snapshot after "
+                f"{ANSWER_MAX_S:.0f} s: their memory may show among the sites"
+            )
         seq = window.channel.send("finish", pids=serving)
         window.attribution = collect(window.channel, seq, serving, ROOT)
     timings["attribution"] = time.monotonic() - started

@@ -12,6 +12,7 @@ emptied the pool (/debug/stats then times out: it asks PostgreSQL too).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import threading
 import time
@@ -29,6 +30,11 @@ from load.servers import server_processes
 MB = 1024 * 1024
 INSIDE_INTERVAL_S = 1.0
 INSIDE_TIMEOUT_S = 2.0
+# a scrape is waited for, not abandoned: the server renders an abandoned scrape all the same, and
+# a render slower than the poll interval (thousands of series, under tracing) would pile up
+SCRAPE_TIMEOUT_S = 30.0
+# and sent every few seconds, as Prometheus would, not at every poll of /debug/stats
+SCRAPE_INTERVAL_S = 5.0
 GROWTH_TIMEOUT_S = 10.0  # objgraph walks every object: slow on a twin that kept millions
 DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 COUNT_QUERY = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE $1"
@@ -199,6 +205,7 @@ class Sampler:
         self.worker_pids_seen: set[int] = set()
         self.inside = Inside()
         self.errors: list[str] = []
+        self._scraped_at = -SCRAPE_INTERVAL_S  # the first poll scrapes
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"sampler:{build}", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -232,8 +239,10 @@ class Sampler:
                     await self.take(counter, self.phase(time.time()))
                     await asyncio.sleep(max(0.0, self.interval_s - (time.monotonic() - tick)))
             finally:
-                if inside_poll is not None:
-                    await inside_poll
+                if inside_poll is not None:  # a scrape may take long; the server finishes it
+                    inside_poll.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await inside_poll
                 await counter.close()
 
     async def take(self, counter: ConnectionCounter, phase: str) -> Sample:
@@ -271,11 +280,14 @@ class Sampler:
         _, workers = server_processes(self.leader_pid)
         attempts = 1 if len(workers) <= 1 else 3 * len(workers)
         single_pid = workers[0].pid if len(workers) == 1 else None
+        scrape = time.monotonic() - self._scraped_at >= SCRAPE_INTERVAL_S
         metrics, *answers = await asyncio.gather(
-            client.get("/metrics"),
+            client.get("/metrics", timeout=SCRAPE_TIMEOUT_S) if scrape else _nothing(),
             *(client.get("/debug/stats") for _ in range(attempts)),
             return_exceptions=True,
         )
+        if scrape:
+            self._scraped_at = time.monotonic()
         if isinstance(metrics, httpx.Response) and metrics.status_code == 200:
             self.inside.read_metrics(metrics.text, single_pid)
         for answer in answers:
@@ -336,3 +348,7 @@ class Sampler:
             return {}
         body: dict[str, Any] = answer.json()
         return body
+
+
+async def _nothing() -> None:
+    """Stands in for a scrape not due at this poll."""

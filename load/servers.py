@@ -34,6 +34,10 @@ LAB_TASKS_MAX_KEPT = 50
 MMAP_THRESHOLD_BYTES = 128 * 1024
 
 
+# how often the wait for requests in flight looks again
+ANSWERED_POLL_S = 0.2
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -185,3 +189,34 @@ def server_processes(leader_pid: int) -> tuple[psutil.Process | None, list[psuti
     if children:  # gunicorn: the leader is the arbiter, its children are the workers
         return leader, children
     return None, [leader]
+
+
+def wait_until_answered(pids: list[int], *, at_least_s: float, at_most_s: float) -> int:
+    """Wait until the serving processes hold no client connection: a request still in flight
+    (a long response, a /metrics render slowed by tracing) holds memory that is not growth.
+    Returns how many connections were still open when ``at_most_s`` ran out (0: all answered)."""
+    started = time.monotonic()
+    time.sleep(at_least_s)
+    while True:
+        open_now = client_connections(pids)
+        if not open_now or time.monotonic() - started >= at_most_s:
+            return open_now
+        time.sleep(ANSWERED_POLL_S)
+
+
+def client_connections(pids: list[int]) -> int:
+    """Connections accepted on the processes' listening ports and not yet closed by them (a
+    request in flight keeps its socket, in CLOSE_WAIT once the client has gone)."""
+    total = 0
+    for pid in pids:
+        try:
+            connections = psutil.Process(pid).net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        listening = {c.laddr.port for c in connections if c.status == psutil.CONN_LISTEN}
+        total += sum(
+            1
+            for c in connections
+            if c.laddr and c.laddr.port in listening and c.status != psutil.CONN_LISTEN
+        )
+    return total

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from load.accuracy import EXPECTED, Tally, judge_run, table
+from load.accuracy import EXPECTED, Tally, function_lines, judge_run, table
 from load.config import SCENARIOS
+from load.servers import ROOT
 
 
 def run(fixed: dict[str, Any], leaky: dict[str, Any]) -> dict[str, Any]:
@@ -40,3 +41,19 @@ def test_false_alarms_misses_and_wrong_names_are_told_apart() -> None:
     assert tally.misses == 2
     assert tally.named_right == 0  # a resource leak, but not of tasks
     assert "| orphan-tasks | 3 | 1 | 1 | 2 | 0 of 3 |" in table({"orphan-tasks": tally})
+
+
+def test_the_top_site_is_what_counts_and_a_function_is_a_line_range() -> None:
+    """metrics-cardinality is named by the labels() call in observe, not by another line of the
+    same file (the /metrics render) and not by a site further down the list."""
+    first, last = function_lines(ROOT / "app/metrics.py", "observe")
+    render = {"file": "app/metrics.py", "line": first - 5, "growth_mb": 1.5}
+    labels = {"file": "app/metrics.py", "line": last, "growth_mb": 0.02}
+    right, wrong = Tally(), Tally()
+    judge_run("metrics-cardinality", run({"kind": "flat"}, twin_with([labels, render])), right)
+    judge_run("metrics-cardinality", run({"kind": "flat"}, twin_with([render, labels])), wrong)
+    assert (right.named_right, wrong.named_right) == (1, 0)
+
+
+def twin_with(sites: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"kind": "object-leak", "leak_sites": sites}
