@@ -44,7 +44,7 @@ TICK_S = 0.5
 # responses finish (at least DRAIN_S, then until no connection is open, at most ANSWER_MAX_S), so
 # what the snapshot holds is what stays
 DRAIN_S = 2.0
-ANSWER_MAX_S = 30.0
+ANSWER_MAX_S = 60.0
 
 
 @dataclass
