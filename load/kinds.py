@@ -19,7 +19,7 @@ first test.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from statistics import median
 
 from load.analysis import Trend, growing_resources, peak_above_median
@@ -42,6 +42,8 @@ PINNED_THREADS = 30
 HELD_MB = 12.0
 HEAP_WINDOW_S = 2.0
 WARMUP_FILL = 0.1  # of the heap's blocks at the start: what warm-up fills is not kept objects
+# a heap that grew during the load keeps at least this share of the growth after it, if kept
+KEPT_SHARE = 0.25
 
 
 @dataclass
@@ -105,6 +107,46 @@ def held_without_objects(samples: Sequence[Sample], heap: Sequence[HeapPoint]) -
         f"RSS held {held_mb:.1f} MB above the start of the load after gc.collect(), while the heap "
         f"came back ({grown:+,.0f} blocks)"
     )
+
+
+def heap_came_back(
+    samples: Sequence[Sample], heap: Sequence[HeapPoint], trend: Trend | None
+) -> str | None:
+    """Heap growth that did not outlast the load: after it, and a full collection, the same
+    workers' heap is back near where the measured load began. What grew was what requests in
+    flight held (more of them as a slowed machine queues them), not objects anyone keeps; a
+    leak's objects stay. None when that cannot be told (no settled samples, a worker replaced).
+    """
+    measured = [s for s in samples if s.phase == "measure"]
+    settled = [s for s in samples if s.phase == "settled"]
+    if trend is None or trend.low <= 0 or not measured or not settled or not heap:
+        return None
+    start, end = measured[0].ts, settled[-1].ts
+    before = [p for p in heap if start <= p.ts <= start + HEAP_WINDOW_S]
+    after = [p for p in heap if end - HEAP_WINDOW_S <= p.ts <= end]
+    if not before or not after or {p.pid for p in before} != {p.pid for p in after}:
+        return None
+    grown = trend.low * (measured[-1].requests - measured[0].requests) / 10_000
+    kept = _blocks_total(after) - _blocks_total(before)
+    if kept > KEPT_SHARE * grown:
+        return None
+    return (
+        f"the heap grew during the load ({_blocks(trend)} blocks per 10k requests) and came back "
+        f"after it ({kept:+,.0f} blocks after gc.collect()): requests in flight, not kept objects"
+    )
+
+
+def without_object_leak(judgement: Judgement, reason: str) -> Judgement:
+    """The judgement once heap growth is known to be transient: its other kinds stand."""
+    kinds = [kind for kind in judgement.kinds if kind != "object-leak"]
+    rss = judgement.rss
+    if kinds:
+        kind = kinds[0]
+    elif rss is not None and rss.high <= FLAT_MB_PER_10K:
+        kind = "flat"
+    else:
+        kind = "inconclusive"
+    return replace(judgement, kind=kind, kinds=kinds, reasons=[*judgement.reasons, reason])
 
 
 def _blocks_total(points: Sequence[HeapPoint]) -> float:

@@ -18,7 +18,13 @@ from load import where
 from load.analysis import Trend, growing_resources, heap_trend, peak, requests_at, rss_trend
 from load.attribution import Attribution
 from load.config import LabConfig
-from load.kinds import LEAK_KINDS, held_without_objects, judge_samples
+from load.kinds import (
+    LEAK_KINDS,
+    heap_came_back,
+    held_without_objects,
+    judge_samples,
+    without_object_leak,
+)
 from load.recycling import budget_text
 from load.runner import BuildRun
 from load.sampling import Sample
@@ -96,6 +102,9 @@ def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[
             samples, rss_trend(samples), heap_fit, pool_limit(config, settings), failed_share
         )
     rss_fit, heap_fit = judgement.rss, judgement.heap
+    came_back = heap_came_back(samples, run.heap, heap_fit) if heap_fit else None
+    if came_back and "object-leak" in judgement.kinds:  # only the settled samples show it
+        judgement = without_object_leak(judgement, came_back)
     kept = held_without_objects(samples, run.heap)
     if kept and judgement.kind in ("flat", "inconclusive"):  # only the settled samples show it
         judgement = replace(judgement, kind="allocator-retention", kinds=["allocator-retention"],

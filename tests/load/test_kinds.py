@@ -9,10 +9,12 @@ from load.attribution import HeapPoint
 from load.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
 from load.kinds import (
     classify,
+    heap_came_back,
     held_without_objects,
     outside_pool,
     pinned_pool,
     pinned_threads,
+    without_object_leak,
 )
 from tests.load.samples import series
 
@@ -125,3 +127,24 @@ def test_rss_held_after_gc_with_the_heap_back_is_allocator_retention() -> None:
     assert said.startswith("RSS held 20.0 MB above the start of the load")
     kept = [HeapPoint(start + 0.5, 1000, 400_000), HeapPoint(end - 0.5, 1000, 460_000)]
     assert held_without_objects(samples, kept) is None  # objects stayed: not the allocator
+
+
+def test_heap_growth_that_the_load_took_with_it_is_not_an_object_leak() -> None:
+    samples = series(40, rss=lambda _i: 80.0, requests_per_sample=1_000)  # 39,000 measured
+    samples.append(replace(samples[-1], ts=samples[-1].ts + 1.0, phase="settled"))
+    start, end = samples[0].ts, samples[-1].ts
+    trend = Trend(15_000.0, 5_000.0, 30_000.0)  # at least 19,500 blocks over the run
+    back = [HeapPoint(start + 0.5, 1000, 474_000), HeapPoint(end - 0.5, 1000, 468_000)]
+    said = heap_came_back(samples, back, trend)
+    assert said is not None
+    assert "came back after it (-6,000 blocks" in said
+    stayed = [HeapPoint(start + 0.5, 1000, 474_000), HeapPoint(end - 0.5, 1000, 494_000)]
+    assert heap_came_back(samples, stayed, trend) is None  # a leak's objects stay
+    replaced = [HeapPoint(start + 0.5, 1000, 474_000), HeapPoint(end - 0.5, 1001, 100_000)]
+    assert heap_came_back(samples, replaced, trend) is None  # a new worker starts from nothing
+    grown = classify(FLAT_RSS, GROWING_HEAP, [], pinned=False)
+    grown.rss = FLAT_RSS  # as judge_samples keeps it
+    judged = without_object_leak(grown, said)
+    assert (judged.kind, judged.kinds, judged.reasons[-1]) == ("flat", [], said)
+    both = classify(FLAT_RSS, GROWING_HEAP, ["tasks"], pinned=False)
+    assert without_object_leak(both, said).kind == "resource-leak"
