@@ -40,6 +40,7 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
     "exception-retention": (("object-leak",), "app/leaky/exception_retention.py"),
     "client-per-request": (("resource-leak", "object-leak"), "fds"),
     "metrics-cardinality": (("object-leak",), "app/leaky/metrics_cardinality.py"),
+    "schema-per-call": (("object-leak",), "app/leaky/schema_per_call.py"),
 }
 CONNECTIONS = ("db_connections", "pool_checked_out", "pool pinned", "db connections beyond")
 
