@@ -15,9 +15,10 @@ Retained: per list page, one ``ItemRow`` class and one ``TypeAdapter`` with thei
 pydantic-core ``SchemaValidator`` and ``SchemaSerializer`` (two of each) and the schema dicts
 they were built from, in ``rows_adapter``'s cache, for the life of the process.
 
-Grows: ``/debug/growth`` lists ``SchemaValidator``, ``SchemaSerializer``, ``ModelMetaclass``
-and ``TypeAdapter``; ``/debug/stats`` ``gc_objects``, ``heap_mb`` (with
-``LEAKPROOF_TRACEMALLOC_FRAMES``) and ``rss_mb``. One of each a list page.
+Grows: ``/debug/growth`` lists ``SchemaValidator`` and ``SchemaSerializer`` (two each a list
+page), ``FieldInfo`` (one per field of the row) and the schema's ``dict``, ``list`` and ``set``;
+``/debug/stats`` ``gc_objects``, ``heap_mb`` (with ``LEAKPROOF_TRACEMALLOC_FRAMES``) and
+``rss_mb``.
 
 The fix: ``app/routes/items.py:ITEM_ROWS`` (one adapter, built at import, used by every page
 of ``build_list_route``).
