@@ -44,6 +44,7 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
     # the series are allocated where the fixed code calls labels(); the twin only feeds it raw
     # paths, and tracemalloc names where memory is allocated, not where a value came from
     "metrics-cardinality": (("object-leak",), "app/metrics.py:observe"),
+    "schema-per-call": (("object-leak",), "app/leaky/schema_per_call.py"),
 }
 CONNECTIONS = ("db_connections", "pool_checked_out", "pool pinned", "db connections beyond")
 

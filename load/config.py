@@ -27,6 +27,7 @@ SCENARIOS = (
     "exception-retention",
     "client-per-request",
     "metrics-cardinality",
+    "schema-per-call",
 )
 
 # A fixed build is flat when its RSS grows by at most this much per 10k requests after warm-up.

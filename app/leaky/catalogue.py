@@ -14,6 +14,7 @@ from app.leaky import (
     global_state,
     metrics_cardinality,
     orphan_tasks,
+    schema_per_call,
     stream_holds_session,
     threadpool_deadlock,
     unclosed_session,
@@ -38,6 +39,7 @@ SCENARIOS: dict[str, Scenario] = {
         exception_retention.SCENARIO,
         client_per_request.SCENARIO,
         metrics_cardinality.SCENARIO,
+        schema_per_call.SCENARIO,
     )
 }
 
@@ -59,17 +61,20 @@ def parse_leaks(chosen: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(leak for leak in SCENARIOS if leak in wanted)
 
 
-# Three scenarios swap the one export route; by format, the first that claims it answers.
-EXPORT_SHADOWS = {
-    # chosen together, this one ...           is hidden by these on every format it claims
-    stream_holds_session.ID: (unstreamed_export.ID,),
+# Three scenarios swap the one export route (by format, the first that claims it answers) and
+# two the list page (the one installed last answers).
+SHADOWS = {
+    # chosen together, this one ...           is hidden by these on every request it claims
+    stream_holds_session.ID: ("GET /items/export", (unstreamed_export.ID,)),
+    allocator_retention.ID: ("GET /items", (schema_per_call.ID,)),
 }
 
 
-def shadowed(leaks: Iterable[str]) -> dict[str, tuple[str, ...]]:
+def shadowed(leaks: Iterable[str]) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """The chosen leaks another chosen one hides: the route, and the leaks answering it."""
     chosen = set(leaks)
     return {
-        leak: hidden_by
-        for leak, hidden_by in EXPORT_SHADOWS.items()
+        leak: (route, hidden_by)
+        for leak, (route, hidden_by) in SHADOWS.items()
         if leak in chosen and chosen.intersection(hidden_by)
     }

@@ -66,10 +66,11 @@ def create_leaky_app(
     app.state.leaks = chosen
     for leak in chosen:
         SCENARIOS[leak].install(app)
-    for leak, hidden_by in shadowed(chosen).items():
+    for leak, (route, hidden_by) in shadowed(chosen).items():
         logger.warning(
-            "leak %s is hidden on GET /items/export by %s; choose it alone to see it",
+            "leak %s is hidden on %s by %s; choose it alone to see it",
             leak,
+            route,
             ", ".join(hidden_by),
         )
     return app

@@ -6,8 +6,14 @@ from __future__ import annotations
 import pytest
 
 from app.cli import main as leakproof
-from app.leaky import aborted_stream, stream_holds_session, unstreamed_export
-from app.leaky.catalogue import SCENARIOS, parse_leaks
+from app.leaky import (
+    aborted_stream,
+    allocator_retention,
+    schema_per_call,
+    stream_holds_session,
+    unstreamed_export,
+)
+from app.leaky.catalogue import SCENARIOS, parse_leaks, shadowed
 from app.leaky.main import LeakySettings, create_leaky_app, load_leaky_settings
 from app.main import create_app
 from app.settings import SettingsError
@@ -29,6 +35,7 @@ CATALOGUE = [
     "exception-retention",
     "client-per-request",
     "metrics-cardinality",
+    "schema-per-call",
 ]
 
 
@@ -91,6 +98,31 @@ async def test_twin_exports_the_same_bytes_as_the_fixed_build(
                 bodies[running.build].append(response.content)
     assert bodies[LEAKY] == bodies[FIXED]
     assert bodies[FIXED][0].count(b"\n") == 120
+
+
+def test_scenarios_sharing_a_route_say_which_one_answers() -> None:
+    assert shadowed(CATALOGUE) == {
+        stream_holds_session.ID: ("GET /items/export", (unstreamed_export.ID,)),
+        allocator_retention.ID: ("GET /items", (schema_per_call.ID,)),
+    }
+    assert shadowed([allocator_retention.ID, stream_holds_session.ID]) == {}
+
+
+@pytest.mark.parametrize("leak", [schema_per_call.ID, allocator_retention.ID, "all"])
+async def test_twin_list_pages_are_the_fixed_builds(
+    leak: str, start_build: Start, database_url: str
+) -> None:
+    ids = await seed_items(database_url, 12)
+    pages: dict[str, list[object]] = {}
+    async with start_build(FIXED, leak) as fixed, start_build(LEAKY, leak) as twin:
+        for running in (fixed, twin):
+            pages[running.build] = []
+            for after in (0, ids[4], ids[9]):
+                response = await running.client.get("/items", params={"limit": 5, "after": after})
+                assert response.status_code == 200, response.text
+                pages[running.build].append(response.json())
+    assert pages[LEAKY] == pages[FIXED]
+    assert [page["next_after"] for page in pages[FIXED]] == [ids[4], ids[9], None]  # type: ignore[index]
 
 
 def test_leaks_command_lists_every_scenario_with_its_fix(
