@@ -24,6 +24,8 @@ TOP_TYPES = 5
 # a site must hold at least this much to be shown: below it, what a window happens to hold
 # when it closes (a request in flight, a buffer) is noise, not growth
 MIN_SITE_MB = 0.01
+# fewer blocks than this at one line is a few objects, not growth per request: listed after
+MIN_SITE_BLOCKS = 10
 LIBRARY_ROOTS = tuple(
     {sysconfig.get_paths()[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")}
 )
@@ -147,8 +149,17 @@ def merge_sites(
                     f"{relative(name, app_dir)}:{line}" for name, line in reversed(frames)
                 ]
     # lines of the app first: a reader can change those; C code run from the event loop (a
-    # driver decoding rows) has no Python line of its own and is listed after them
-    ranked = sorted(merged.items(), key=lambda item: (not item[1]["in_app"], -item[1]["size"]))
+    # driver decoding rows) has no Python line of its own and is listed after them. Among each,
+    # what grew in many blocks before a few big ones: a line that keeps something per request
+    # holds many, while one buffer held as the window closed (an export's last chunk) is one
+    ranked = sorted(
+        merged.items(),
+        key=lambda item: (
+            not item[1]["in_app"],
+            item[1]["count"] < MIN_SITE_BLOCKS,
+            -item[1]["size"],
+        ),
+    )
     shown = [(site, found) for site, found in ranked if found["size"] / MB >= MIN_SITE_MB]
     return [
         {

@@ -48,6 +48,20 @@ def test_sites_merge_across_workers_and_the_app_comes_first() -> None:
     assert sites[0]["traceback"] == ["app/kept.py:49"]
 
 
+def test_a_line_that_grew_in_many_blocks_comes_before_one_big_buffer() -> None:
+    answer = {
+        "tracebacks": [
+            trace(230_000, 1, (f"{APP}/app/routes/export.py", 73)),  # an export's last chunk
+            trace(80_000, 625, (f"{APP}/app/kept.py", 63)),  # a schema per request
+        ]
+    }
+    sites = merge_sites([answer], APP)
+    assert [(site["file"], site["line"]) for site in sites] == [
+        ("app/kept.py", 63),
+        ("app/routes/export.py", 73),  # still shown: one object that grows is growth too
+    ]
+
+
 def test_tiny_sites_are_noise_and_left_out() -> None:
     answer = {"tracebacks": [trace(1024, 3, (f"{APP}/app/routes/items.py", 10))]}
     assert merge_sites([answer], APP) == []
