@@ -3,7 +3,7 @@ page to it as written (read from the generated copy of the page, so page and tes
 autogenerate the migration, then run the project's linters and its tests. Only the files the
 page lists may change.
 
-Slow like the template tests (copier, an embedded PostgreSQL of its own, mypy): about 3 minutes.
+Slow like the template tests (copier, an embedded PostgreSQL of its own, mypy): about a minute.
 """
 
 from __future__ import annotations
