@@ -1,24 +1,26 @@
-"""The bounded, injected cache: one interface, two backends, owned by the lifespan.
+"""The bounded, injected cache: one interface, two backends, one cache per resource.
 
 ``Cache`` is what the routes see. ``BoundedCache`` keeps entries in this worker (an LRU with a
 TTL); ``app.redis_cache.RedisCache`` keeps them in a Redis shared by every worker and replica.
 The methods are async because the shared one is a network call; the in-process one answers at
-once. The cache lives in the lifespan's state, never at module level, so every worker has
-exactly one, its size has a ceiling, and a test or a second app instance gets its own.
+once. ``Caches`` holds one cache per namespace (a resource: ``items``, ``orders``), each with its
+own bound, so a new resource caches without sharing keys or a budget with the others. It lives in
+the lifespan's state, never at module level: every worker has one, and a test or a second app
+instance gets its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Annotated, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from cachetools import TTLCache
-from fastapi import Depends, Request
-
-from app.schemas import ItemRead
+from fastapi import Request
+from pydantic import BaseModel
 
 V = TypeVar("V")
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -83,10 +85,60 @@ class BoundedCache(Generic[V]):
         return CacheStats(size, self._max_entries, self._ttl_s, self._hits, self._misses)
 
 
-async def get_cache(request: Request) -> Cache[ItemRead]:
-    # async: FastAPI runs a plain-def dependency in its thread pool, a hop per request
-    cache: Cache[ItemRead] = request.state.resources.cache
-    return cache
+CacheMaker = Callable[[str, type[BaseModel]], Cache[Any]]
 
 
-CacheDep = Annotated[Cache[ItemRead], Depends(get_cache)]
+class Caches:
+    """One cache per namespace, made by ``make(namespace, model)`` on first use.
+
+    The namespaces are the resources the code names, so their number is bounded by the code.
+    A namespace holds one model: asking for it with another is a bug, refused at once.
+    """
+
+    def __init__(self, make: CacheMaker) -> None:
+        self._make = make
+        self._caches: dict[str, tuple[type[BaseModel], Cache[Any]]] = {}
+
+    def of(self, namespace: str, model: type[M]) -> Cache[M]:
+        made = self._caches.get(namespace)
+        if made is None:
+            made = self._caches[namespace] = (model, self._make(namespace, model))
+        elif made[0] is not model:
+            raise TypeError(
+                f"cache {namespace!r} holds {made[0].__name__}, not {model.__name__}: "
+                "give each resource a namespace of its own"
+            )
+        return cast("Cache[M]", made[1])
+
+    async def stats(self) -> CacheStats:
+        """Summed over the namespaces: ``max_entries`` is the total of their bounds."""
+        every = [await cache.stats() for _, cache in self._caches.values()]
+        return CacheStats(
+            size=sum(s.size for s in every),
+            max_entries=sum(s.max_entries for s in every),
+            ttl_s=max((s.ttl_s for s in every), default=0.0),
+            hits=sum(s.hits for s in every),
+            misses=sum(s.misses for s in every),
+            errors=sum(s.errors for s in every),
+        )
+
+    async def clear(self) -> None:
+        for _, cache in self._caches.values():
+            await cache.clear()
+
+
+def bounded_caches(*, max_entries: int, ttl_s: float) -> Caches:
+    """In-process caches, one per namespace, each of at most ``max_entries`` for ``ttl_s``."""
+    return Caches(lambda _namespace, _model: BoundedCache(max_entries=max_entries, ttl_s=ttl_s))
+
+
+def cache_of(namespace: str, model: type[M]) -> Callable[[Request], Awaitable[Cache[M]]]:
+    """The dependency that gives the cache of ``namespace``, holding ``model`` values."""
+
+    async def get_cache(request: Request) -> Cache[M]:
+        # async: FastAPI runs a plain-def dependency in its thread pool, a hop per request
+        caches: Caches = request.state.resources.cache
+        return caches.of(namespace, model)
+
+    get_cache.__name__ = f"get_{namespace}_cache"
+    return get_cache

@@ -3,18 +3,21 @@
 The database being away or saturated is the client's cue to retry, so it is a 503 with
 Retry-After, reached within the pool and statement timeouts rather than a hang. Errors come
 wrapped by SQLAlchemy (sessions) or from the driver (``app.db.fetch_row``: asyncpg's own, or
-``ConnectionLost``); both are classified the same way, by SQLSTATE.
+``ConnectionLost``); both are classified the same way, by SQLSTATE. A unique or foreign-key
+violation is the client's conflict, a 409 naming the field, whichever table it happens in: routes
+flush and let it rise.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -32,6 +35,13 @@ CONNECTION_ERRORS = (ConnectionError, TimeoutError, FileNotFoundError, socket.ga
 # database is unavailable. Classified by SQLSTATE on both paths: SQLAlchemy's asyncpg adapter
 # raises class 22 as its generic Error, not as DataError.
 STATEMENT_FAULT_CLASSES = ("22", "23", "42")
+UNIQUE_VIOLATION, FOREIGN_KEY_VIOLATION = "23505", "23503"
+# PostgreSQL's DETAIL of a violation: Key (name)=(a) already exists. / ... is not present in
+# table "items". / ... is still referenced from table "orders".
+VIOLATION_DETAIL = re.compile(
+    r"Key \((?P<field>.+?)\)=\((?P<value>.*)\) (?P<what>already exists|is not present in table"
+    r'|is still referenced from table)(?: "(?P<table>[^"]+)")?'
+)
 
 
 class ErrorDetail(BaseModel):
@@ -41,7 +51,8 @@ class ErrorDetail(BaseModel):
 ERROR_DESCRIPTIONS = {
     400: "The body is not valid JSON.",
     404: "Not found; the detail names what.",
-    409: "The name is taken; choose another.",
+    409: "A unique value is taken, or a referenced row is missing or still referenced; the "
+    "detail names the field.",
     413: "The body is larger than the configured limit (max_body_bytes).",
     502: "The webhook receiver failed or could not be reached; the detail says which.",
     503: "Busy or the database is unavailable; retry after the Retry-After seconds.",
@@ -52,6 +63,11 @@ ERROR_DESCRIPTIONS = {
 def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the errors a route can answer, so clients (and schemathesis) know."""
     return {code: {"model": ErrorDetail, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
+
+
+def not_found(resource: str, key: object) -> HTTPException:
+    """The 404 a route raises for a row that is not there: ``not_found("order", 7)``."""
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{resource} {key} not found")
 
 
 def _unavailable(detail: str) -> JSONResponse:
@@ -77,6 +93,29 @@ def _sqlstate(error: Exception) -> str:
     return str(getattr(original, "sqlstate", None) or "")
 
 
+def _conflict(error: Exception) -> JSONResponse | None:
+    """A unique or foreign-key violation as a 409 naming the field; None for any other error."""
+    sqlstate = _sqlstate(error)
+    if sqlstate not in (UNIQUE_VIOLATION, FOREIGN_KEY_VIOLATION):
+        return None
+    original = getattr(error, "orig", None) or error
+    driver = original.__cause__ or original  # asyncpg's own, which carries the server's DETAIL
+    found = VIOLATION_DETAIL.search(str(getattr(driver, "detail", None) or ""))
+    if found is None:  # a server whose messages are not in English: name the constraint
+        constraint = getattr(driver, "constraint_name", None) or "a constraint"
+        detail = f"the request conflicts with {constraint}"
+    elif found["what"] == "already exists":
+        detail = f"{found['field']} {found['value']!r} is taken; choose another"
+    elif found["what"] == "is not present in table":
+        detail = f"{found['field']} {found['value']} refers to no row of {found['table']}"
+    else:
+        detail = (
+            f"{found['field']} {found['value']} is still referenced from {found['table']}; "
+            "remove those first"
+        )
+    return JSONResponse({"detail": detail}, status_code=status.HTTP_409_CONFLICT)
+
+
 def _statement_fault(error: Exception) -> bool:
     """A bug or an unexpected constraint, as opposed to the database being away or busy."""
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
@@ -89,6 +128,9 @@ def _statement_fault(error: Exception) -> bool:
 
 
 async def database_error(request: Request, error: Exception) -> JSONResponse:
+    conflict = _conflict(error)
+    if conflict is not None:
+        return conflict
     reason = _reason(error)
     if "QueryCanceled" in reason or "Timeout" in reason:
         return _unavailable("the database took too long to answer; retry shortly")

@@ -23,11 +23,10 @@ from fastapi import Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import embedded_postgres
-from app.cache import BoundedCache, Cache
+from app.cache import Caches, bounded_caches
 from app.db import application_name, create_engine, create_sessionmaker
 from app.limits import Slots
 from app.metrics import Metrics, RequestMetrics, refresh_periodically
-from app.schemas import ItemRead
 from app.settings import Settings
 from app.tasks import TaskRegistry
 from app.webhooks import create_client
@@ -46,7 +45,7 @@ class Resources:
     build: str
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
-    cache: Cache[ItemRead]
+    cache: Caches  # one per resource: cache.of("items", ItemRead)
     registry: TaskRegistry
     export_slots: Slots
     metrics: Metrics
@@ -67,18 +66,14 @@ def database_url(settings: Settings) -> str:
     return embedded_postgres.start(settings.data_dir, EMBEDDED_DATABASE)
 
 
-async def create_cache(
-    settings: Settings, build: str, stack: contextlib.AsyncExitStack
-) -> Cache[ItemRead]:
-    """In-process per worker, or shared in Redis when cache_url is set; a Redis client is
-    closed by ``stack``, registered the moment it exists."""
+async def create_cache(settings: Settings, build: str, stack: contextlib.AsyncExitStack) -> Caches:
+    """One cache per resource, in-process per worker, or shared in Redis when cache_url is set;
+    a Redis client is closed by ``stack``, registered the moment it exists."""
     if settings.cache_url is None:
-        return BoundedCache[ItemRead](
-            max_entries=settings.cache_max_entries, ttl_s=settings.cache_ttl_s
-        )
+        return bounded_caches(max_entries=settings.cache_max_entries, ttl_s=settings.cache_ttl_s)
     # Imported here, not at the top: importing redis costs every worker 5.8 MB of memory, and
     # the default cache is the in-process one.
-    from app.redis_cache import RedisCache, create_client
+    from app.redis_cache import create_client, is_reachable, redis_caches
 
     client = create_client(
         settings.cache_url.get_secret_value(),
@@ -87,18 +82,16 @@ async def create_cache(
         name=application_name(build),  # CLIENT LIST names the worker, as pg_stat_activity does
     )
     stack.push_async_callback(client.aclose)
-    shared = RedisCache(
+    if not await is_reachable(client):
+        # a cache outage must not stop the service: it starts, and reads go to the database
+        logger.warning("Redis at LEAKPROOF_CACHE_URL does not answer; the caches miss")
+    return redis_caches(
         client,
-        ItemRead,
         # per build: the fixed app and the leaky twin may share one Redis without sharing items
         prefix=f"{settings.cache_key_prefix}:{build}",
         max_entries=settings.cache_max_entries,
         ttl_s=settings.cache_ttl_s,
     )
-    if not await shared.reachable():
-        # a cache outage must not stop the service: it starts, and reads go to the database
-        logger.warning("Redis at LEAKPROOF_CACHE_URL does not answer; the item cache misses")
-    return shared
 
 
 async def update_metrics(resources: Resources) -> None:

@@ -57,7 +57,9 @@ class Metrics:
         self._pool = self._gauge(
             "leakproof_db_pool_checked_out", "connections checked out of the pool", "livesum"
         )
-        self._cache = self._gauge("leakproof_cache_entries", "entries in the item cache", "liveall")
+        self._cache = self._gauge(
+            "leakproof_cache_entries", "cache entries, all resources", "liveall"
+        )
         self._rss = self._gauge(
             "leakproof_worker_rss_bytes", "resident memory of a worker", "liveall"
         )

@@ -13,6 +13,9 @@ Bounded twice, without relying on the server's ``maxmemory``:
   hosts with skewed clocks agree.
 Eviction is oldest-written first, not least-recently-read: a read would otherwise be a write.
 
+One ``RedisCache`` per namespace (``redis_caches``): each resource has its own keys, index and
+budget under the configured prefix.
+
 Values are pydantic models, stored as their JSON. A value that no longer validates (the model
 changed in a deploy) is deleted and counted as a miss. Hits, misses and errors are counted per
 worker, like the in-process cache; ``size`` is the shared count. An unreachable or slow Redis
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -32,7 +35,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from app.cache import CacheStats
+from app.cache import Cache, Caches, CacheStats
 
 logger = logging.getLogger(__name__)
 
@@ -191,10 +194,7 @@ class RedisCache(Generic[M]):
         )
 
     async def reachable(self) -> bool:
-        try:
-            return bool(await self._client.ping())
-        except RedisError:
-            return False
+        return await is_reachable(self._client)
 
     def _failed(self, operation: str, error: RedisError) -> None:
         self._errors += 1
@@ -212,3 +212,22 @@ class RedisCache(Generic[M]):
         if self._failing:
             self._failing = False
             logger.warning("Redis cache answers again")
+
+
+def redis_caches(client: Redis, *, prefix: str, max_entries: int, ttl_s: float) -> Caches:
+    """Shared caches, one per namespace, under ``prefix:namespace``; each of at most
+    ``max_entries`` values for ``ttl_s`` seconds."""
+
+    def make(namespace: str, model: type[BaseModel]) -> Cache[Any]:
+        return RedisCache(
+            client, model, prefix=f"{prefix}:{namespace}", max_entries=max_entries, ttl_s=ttl_s
+        )
+
+    return Caches(make)
+
+
+async def is_reachable(client: Redis) -> bool:
+    try:
+        return bool(await client.ping())
+    except RedisError:
+        return False

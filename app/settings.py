@@ -62,9 +62,9 @@ class Settings(BaseSettings):
         10_000,
         ge=0,
         le=10_000_000,
-        description="Item cache entries: per worker in-process, shared with cache_url (0: none).",
+        description="Entries per resource: per worker in-process, shared with cache_url (0: none).",
     )
-    cache_ttl_s: float = Field(30.0, gt=0, description="Seconds an item stays cached.")
+    cache_ttl_s: float = Field(30.0, gt=0, description="Seconds an entry stays cached.")
     cache_url: SecretStr | None = Field(
         None,
         description="redis://host:6379/0 for one cache shared by all workers; unset: per worker.",

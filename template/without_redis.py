@@ -17,11 +17,9 @@ from template.edits import TemplateError
 REDIS_MODULES = {"redis", "app.redis_cache", "tests.redis_server"}
 
 IN_PROCESS_CACHE = '''\
-def create_cache(settings: Settings) -> Cache[ItemRead]:
-    """In-process, one per worker: bounded in entries and in time."""
-    return BoundedCache[ItemRead](
-        max_entries=settings.cache_max_entries, ttl_s=settings.cache_ttl_s
-    )
+def create_cache(settings: Settings) -> Caches:
+    """In-process, one per worker and resource: bounded in entries and in time."""
+    return bounded_caches(max_entries=settings.cache_max_entries, ttl_s=settings.cache_ttl_s)
 '''
 
 IN_PROCESS_FIXTURE = """\

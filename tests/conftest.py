@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from app.lifespan import Resources
 from app.main import create_app
 from app.settings import Settings
-from tests.database import reset_schema, test_database_url, truncate_items
+from tests.database import reset_schema, test_database_url, truncate_tables
 from tests.servers import kill_leftovers
 
 SettingsFactory = Callable[..., Settings]
@@ -58,7 +58,7 @@ async def app(settings: Settings, database_url: str) -> AsyncIterator[FastAPI]:
         running_before = asyncio.all_tasks()
         yield application
         await assert_nothing_left_behind(application.state.resources, running_before)
-    await truncate_items(database_url)
+    await truncate_tables(database_url)
 
 
 async def assert_nothing_left_behind(

@@ -15,6 +15,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from app import embedded_postgres, migrations
+from app.models import Base
 
 TEST_URL_ENV = "LEAKPROOF_TEST_DATABASE_URL"
 # one database per suite run; set LEAKPROOF_TEST_DATABASE to run two suites side by side
@@ -47,9 +48,19 @@ async def connected(url: str) -> AsyncIterator[asyncpg.Connection]:
         await connection.close()
 
 
-async def truncate_items(url: str) -> None:
+def truncate_statement() -> str:
+    """Every mapped table in one statement, so a table a resource adds is emptied too, and
+    CASCADE lets foreign keys between them be."""
+    tables = ", ".join(
+        ".".join(f'"{part}"' for part in (table.schema, table.name) if part)
+        for table in Base.metadata.sorted_tables
+    )
+    return f"TRUNCATE {tables} RESTART IDENTITY CASCADE"
+
+
+async def truncate_tables(url: str) -> None:
     async with connected(url) as connection:
-        await connection.execute("TRUNCATE items RESTART IDENTITY")
+        await connection.execute(truncate_statement())
 
 
 async def end_connections(url: str, application_name: str) -> int:

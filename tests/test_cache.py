@@ -1,4 +1,5 @@
-"""The cache contract: the in-process backend and the Redis backend pass the same tests."""
+"""The cache contract: the in-process backend and the Redis backend pass the same tests.
+Each resource gets a cache of its own, with its own keys and bound."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from pydantic import BaseModel
 
-from app.cache import BoundedCache, Cache
+from app.cache import BoundedCache, Cache, Caches, bounded_caches
 from app.redis_cache import RedisCache
 from tests import redis_server
 
 
 class Entry(BaseModel):
     value: int
+
+
+class Other(BaseModel):
+    label: str
 
 
 CacheFactory = Callable[..., Cache[Entry]]
@@ -88,3 +93,26 @@ async def test_clear_forgets_everything(make_cache: CacheFactory) -> None:
     await cache.clear()
     assert (await cache.stats()).size == 0
     assert await cache.get(1) is None
+
+
+async def test_each_namespace_has_its_own_keys_and_bound(make_cache: CacheFactory) -> None:
+    caches = Caches(lambda _namespace, _model: make_cache(max_entries=3, ttl_s=60))
+    items, orders = caches.of("items", Entry), caches.of("orders", Entry)
+    assert caches.of("items", Entry) is items
+    for key in range(10):
+        await items.put(key, Entry(value=key))
+    await orders.put(1, Entry(value=-1))
+    assert await items.get(1) is None  # evicted from items' three, not from orders'
+    assert await orders.get(1) == Entry(value=-1)
+    assert await items.get(9) == Entry(value=9)
+    stats = await caches.stats()
+    assert (stats.size, stats.max_entries, stats.hits, stats.misses) == (4, 6, 2, 1)
+    await caches.clear()
+    assert (await caches.stats()).size == 0
+
+
+def test_a_namespace_asked_for_with_another_model_is_refused() -> None:
+    caches = bounded_caches(max_entries=10, ttl_s=60)
+    caches.of("items", Entry)
+    with pytest.raises(TypeError, match="'items' holds Entry, not Other"):
+        caches.of("items", Other)

@@ -66,3 +66,32 @@ async def test_both_paths_answer_a_database_error_alike(
     by_sqlalchemy = await answer(await raised_by_sqlalchemy(engine, sqlalchemy_sql))
     assert by_driver == by_sqlalchemy
     assert by_driver[0] == status
+
+
+CONFLICTS = [
+    ("INSERT INTO parents VALUES (2, 'a')", "name 'a' is taken; choose another"),
+    ("INSERT INTO children VALUES (1, 9)", "parent_id 9 refers to no row of parents"),
+    ("DELETE FROM parents", "id 1 is still referenced from children; remove those first"),
+]
+
+
+async def test_a_unique_or_foreign_key_violation_is_a_409_naming_the_field(
+    engine: AsyncEngine,
+) -> None:
+    # any table, not only items: temporary ones, gone with the connection
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        for statement in (
+            "CREATE TEMP TABLE parents (id int PRIMARY KEY, name text UNIQUE)",
+            "CREATE TEMP TABLE children (id int, parent_id int REFERENCES parents)",
+            "INSERT INTO parents VALUES (1, 'a')",
+            "INSERT INTO children VALUES (1, 1)",
+        ):
+            await autocommit.execute(text(statement))
+        answers = []
+        for statement, _ in CONFLICTS:
+            try:
+                await autocommit.execute(text(statement))
+            except Exception as error:  # the error is what is under test
+                answers.append(await answer(error))
+    assert answers == [(409, detail) for _, detail in CONFLICTS]

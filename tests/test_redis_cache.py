@@ -17,7 +17,8 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from app.main import create_app
-from app.redis_cache import RedisCache, create_client
+from app.redis_cache import RedisCache, create_client, redis_caches
+from app.schemas import ItemRead
 from app.settings import load_settings
 from tests import redis_server
 from tests.conftest import SettingsFactory
@@ -113,6 +114,20 @@ async def test_an_unreachable_redis_costs_misses_not_errors(
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
 
 
+async def test_each_namespace_is_kept_under_a_prefix_of_its_own(client: Redis, prefix: str) -> None:
+    caches = redis_caches(client, prefix=prefix, max_entries=2, ttl_s=60)
+    items, orders = caches.of("items", Entry), caches.of("orders", Entry)
+    for key in range(5):
+        await items.put(key, Entry(value=key))
+    await orders.put(1, Entry(value=-1))
+    assert await orders.get(1) == Entry(value=-1)
+    assert await redis_server.keys_under(client, f"{prefix}:orders") != []
+    assert len(await redis_server.keys_under(client, f"{prefix}:items")) == 3  # two and the index
+    assert (await caches.stats()).size == 3
+    await caches.clear()
+    assert await redis_server.keys_under(client, f"{prefix}:items") == []
+
+
 async def connected_names(client: Redis) -> list[str]:
     return [str(entry.get("name", "")) for entry in await client.client_list()]
 
@@ -130,11 +145,11 @@ async def test_the_app_shares_items_through_redis_and_closes_its_client_on_shutd
             item = (await http.post("/items", json={"name": "shared", "price": 1})).json()
             for _ in range(3):
                 assert (await http.get(f"/items/{item['id']}")).json() == item
-            cache = manager._state["resources"].cache
+            cache = manager._state["resources"].cache.of("items", ItemRead)
             assert isinstance(cache, RedisCache)
             assert ((await cache.stats()).hits, (await cache.stats()).misses) == (2, 1)
-            # another replica would read it from here: the key is under the build's prefix
-            assert await client.exists(f"{{{prefix}:fixed}}:{item['id']}") == 1
+            # another replica would read it from here: under the build's prefix, in items'
+            assert await client.exists(f"{{{prefix}:fixed:items}}:{item['id']}") == 1
             patched = await http.patch(f"/items/{item['id']}", json={"price": 2})
             assert (await http.get(f"/items/{item['id']}")).json() == patched.json()
             debug = (await http.get("/debug/stats")).json()

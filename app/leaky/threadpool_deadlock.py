@@ -39,10 +39,10 @@ from fastapi import Depends, FastAPI, Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.cache import CacheDep
 from app.db import create_engine, fetch_row
+from app.errors import not_found
 from app.leaky.seams import Scenario, replace_route, retained
-from app.routes.items import ITEM_BY_ID, ItemId, _not_found
+from app.routes.items import ITEM_BY_ID, ItemCacheDep, ItemId
 from app.schemas import ItemRead
 
 ID = "threadpool-deadlock"
@@ -88,7 +88,7 @@ SyncSessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
 def read_item(
-    item_id: ItemId, request: Request, session: SyncSessionDep, cache: CacheDep
+    item_id: ItemId, request: Request, session: SyncSessionDep, cache: ItemCacheDep
 ) -> ItemRead:
     cached = from_thread.run(cache.get, item_id)
     if isinstance(cached, ItemRead):
@@ -96,7 +96,7 @@ def read_item(
     # connection two, while connection one is held idle in transaction by the dependency
     row = from_thread.run(fetch_row, sync_engine(request), ITEM_BY_ID, {"item_id": item_id})
     if row is None:
-        raise _not_found(item_id)
+        raise not_found("item", item_id)
     read = ItemRead.model_validate(dict(row))
     from_thread.run(cache.put, item_id, read)
     return read

@@ -5,42 +5,29 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import TypeAdapter
 from sqlalchemy import bindparam, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cache import Cache, CacheDep
+from app.cache import Cache, cache_of
 from app.db import DriverQuery, EngineDep, SessionDep, fetch_row
-from app.errors import documented
+from app.errors import documented, not_found
 from app.models import Item
 from app.schemas import ItemCreate, ItemPage, ItemRead, ItemUpdate
 
 router = APIRouter(prefix="/items", tags=["items"])
 
 ItemId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The item's id.")]
-
-
-def _not_found(item_id: int) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"item {item_id} not found")
-
-
-def _name_taken(name: str | None) -> HTTPException:
-    return HTTPException(
-        status.HTTP_409_CONFLICT,
-        detail=f"an item named {name!r} already exists; choose another name",
-    )
+get_item_cache = cache_of("items", ItemRead)
+ItemCacheDep = Annotated[Cache[ItemRead], Depends(get_item_cache)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=documented(400, 409, 413, 503))
 async def create_item(body: ItemCreate, session: SessionDep) -> ItemRead:
     item = Item(**body.model_dump())
     session.add(item)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise _name_taken(body.name) from None
+    await session.flush()  # a taken name is a 409 naming the field (app.errors)
     await session.refresh(item)
     return ItemRead.model_validate(item)
 
@@ -53,13 +40,13 @@ ITEM_BY_ID = DriverQuery.compile(
 
 
 @router.get("/{item_id}", responses=documented(404, 503))
-async def read_item(item_id: ItemId, engine: EngineDep, cache: CacheDep) -> ItemRead:
+async def read_item(item_id: ItemId, engine: EngineDep, cache: ItemCacheDep) -> ItemRead:
     cached = await cache.get(item_id)
     if isinstance(cached, ItemRead):
         return cached
     row = await fetch_row(engine, ITEM_BY_ID, {"item_id": item_id})
     if row is None:
-        raise _not_found(item_id)
+        raise not_found("item", item_id)
     read = ItemRead.model_validate(dict(row))
     await cache.put(item_id, read)
     return read
@@ -67,29 +54,28 @@ async def read_item(item_id: ItemId, engine: EngineDep, cache: CacheDep) -> Item
 
 @router.patch("/{item_id}", responses=documented(400, 404, 409, 413, 503))
 async def update_item(
-    item_id: ItemId, body: ItemUpdate, session: SessionDep, cache: CacheDep
+    item_id: ItemId, body: ItemUpdate, session: SessionDep, cache: ItemCacheDep
 ) -> ItemRead:
     item = await session.get(Item, item_id, with_for_update=True)
     if item is None:
-        raise _not_found(item_id)
+        raise not_found("item", item_id)
     changes = body.model_dump(exclude_unset=True)  # ItemUpdate refuses a null name or price
     for attribute, value in changes.items():
         setattr(item, attribute, value)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise _name_taken(changes.get("name")) from None
+    await session.flush()
     await session.refresh(item)
     updated = ItemRead.model_validate(item)
     await _commit_then_invalidate(session, cache, item_id)
     return updated
 
 
-@router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=documented(404, 503))
-async def delete_item(item_id: ItemId, session: SessionDep, cache: CacheDep) -> Response:
+@router.delete(
+    "/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=documented(404, 409, 503)
+)
+async def delete_item(item_id: ItemId, session: SessionDep, cache: ItemCacheDep) -> Response:
     item = await session.get(Item, item_id)
     if item is None:
-        raise _not_found(item_id)
+        raise not_found("item", item_id)
     await session.delete(item)
     await _commit_then_invalidate(session, cache, item_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app import embedded_postgres, migrations
-from tests.database import DATA_DIR, TEST_DATABASE, TEST_URL_ENV, truncate_items
+from tests.database import DATA_DIR, TEST_DATABASE, TEST_URL_ENV, truncate_tables
 
 SERVER_DATABASE = f"{TEST_DATABASE}_server"
 
@@ -25,7 +25,7 @@ def server_database_session() -> str:
 
 @pytest.fixture
 async def server_database(server_database_session: str) -> str:
-    await truncate_items(server_database_session)
+    await truncate_tables(server_database_session)
     return server_database_session
 
 

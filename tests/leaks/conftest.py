@@ -25,7 +25,7 @@ from app.leaky.main import create_leaky_app, release_leaks
 from app.lifespan import Resources
 from app.main import create_app
 from tests.conftest import SettingsFactory, assert_nothing_left_behind
-from tests.database import truncate_items
+from tests.database import truncate_tables
 from tests.leakcheck import LeakError, leak_check
 
 __all__ = ["leak_check"]
@@ -86,6 +86,6 @@ def start_build(make_settings: SettingsFactory, database_url: str) -> Start:
                 if build == FIXED:
                     await assert_nothing_left_behind(running.resources, running_before)
         finally:
-            await truncate_items(database_url)
+            await truncate_tables(database_url)
 
     return start

@@ -13,7 +13,7 @@ from app.main import create_app
 from app.settings import Settings
 from tests.asgi_client import read_slowly, read_then_disconnect
 from tests.conftest import SettingsFactory
-from tests.database import connected, truncate_items
+from tests.database import connected, truncate_tables
 
 ROWS = 2_500
 
@@ -128,7 +128,7 @@ async def test_a_csv_export_slower_than_the_statement_timeout_still_arrives_whol
             body = await read_slowly(manager.app, "/items/export", "format=csv", pause_s=0.05)
             assert manager._state["resources"].engine.pool.checkedout() == 0
     finally:
-        await truncate_items(database_url)
+        await truncate_tables(database_url)
     lines = body.decode().splitlines()
     assert len(lines) == rows + 1  # the header and every row
     assert lines[-1].startswith(f"{rows},")

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from app.db import application_name
 from app.main import BUILD, create_app
+from app.schemas import ItemRead
 from app.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.database import connected, end_connections
@@ -34,7 +35,7 @@ async def test_duplicate_name_is_a_conflict_with_the_name_in_the_detail(
     await create(client, "lamp")
     response = await client.post("/items", json={"name": "lamp", "price": 2})
     assert response.status_code == 409
-    assert "lamp" in response.json()["detail"]
+    assert response.json() == {"detail": "name 'lamp' is taken; choose another"}
 
 
 async def test_missing_item_is_404_with_its_id(client: httpx.AsyncClient) -> None:
@@ -108,7 +109,7 @@ async def test_reads_are_served_from_the_cache_after_the_first(
     client: httpx.AsyncClient, app: object
 ) -> None:
     created = await create(client, "cached")
-    cache = app.state.resources.cache  # type: ignore[attr-defined]
+    cache = app.state.resources.cache.of("items", ItemRead)  # type: ignore[attr-defined]
     before = await cache.stats()
     for _ in range(3):
         await client.get(f"/items/{created['id']}")
@@ -121,7 +122,7 @@ async def test_the_cache_is_invalidated_only_after_the_change_is_committed(
     client: httpx.AsyncClient, app: FastAPI, database_url: str
 ) -> None:
     created = await create(client, "timed", 1)
-    cache = app.state.resources.cache
+    cache = app.state.resources.cache.of("items", ItemRead)
     seen_by_others: list[object] = []
     invalidate = cache.invalidate
 

@@ -18,7 +18,7 @@ from asgi_lifespan import LifespanManager
 from app.main import create_app
 from app.settings import SettingsError, load_settings
 from tests.conftest import SettingsFactory
-from tests.database import connected, truncate_items
+from tests.database import connected, truncate_tables
 from tests.webhook_receiver import webhook_receiver
 
 Serve = Callable[..., AbstractAsyncContextManager[tuple[httpx.AsyncClient, Any]]]
@@ -54,7 +54,7 @@ def serve(make_settings: SettingsFactory, database_url: str) -> Serve:
                 async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
                     yield client, resources
         finally:
-            await truncate_items(database_url)
+            await truncate_tables(database_url)
 
     return start
 
