@@ -1,9 +1,8 @@
 """Failures a client can act on become 4xx/5xx answers with a useful detail, never a traceback.
 
 The database being away or saturated is the client's cue to retry, so it is a 503 with
-Retry-After, reached within the pool and statement timeouts rather than a hang. Errors come
-wrapped by SQLAlchemy (sessions) or from the driver (``app.db.fetch_row``: asyncpg's own, or
-``ConnectionLost``); both are classified the same way, by SQLSTATE.
+Retry-After, reached within the pool and statement timeouts rather than a hang. Database
+errors come wrapped by SQLAlchemy and are classified by the driver's SQLSTATE.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import logging
 import socket
 from typing import Any
 
-import asyncpg
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -21,16 +19,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import exc as sa_exc
 
-from app.db import ConnectionLost
-
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_S = "2"
 CONNECTION_ERRORS = (ConnectionError, TimeoutError, FileNotFoundError, socket.gaierror)
 # SQLSTATE classes of a statement's own fault: data (22), integrity (23), syntax or access (42).
 # Every other class (connection 08, resources 53, operator intervention 57 ...) means the
-# database is unavailable. Classified by SQLSTATE on both paths: SQLAlchemy's asyncpg adapter
-# raises class 22 as its generic Error, not as DataError.
+# database is unavailable. Classified by SQLSTATE: SQLAlchemy's asyncpg adapter raises class 22
+# as its generic Error, not as DataError.
 STATEMENT_FAULT_CLASSES = ("22", "23", "42")
 
 
@@ -159,8 +155,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(sa_exc.TimeoutError, pool_timeout)
     app.add_exception_handler(sa_exc.DBAPIError, database_error)
-    # the hot read path's: PostgreSQL's own errors, and a connection lost mid-statement; the
-    # driver's other errors are bugs, answered by `unexpected` with their traceback
-    app.add_exception_handler(asyncpg.PostgresError, database_error)
-    app.add_exception_handler(ConnectionLost, database_error)
     app.add_exception_handler(OSError, connection_refused)

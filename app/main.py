@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from app import speedups
 from app.errors import install_error_handlers
 from app.lifespan import lifespan
 from app.logs import install_logging
@@ -29,6 +31,7 @@ def create_app(settings: Settings | None = None, *, build: str = BUILD) -> FastA
     )
     app.state.settings = settings
     app.state.build = build
+    app.state.poolclass = AsyncAdaptedQueuePool  # SQLAlchemy's own; the speed-ups swap theirs in
     install_error_handlers(app)
     # the last added runs first: the request id is known before a body is refused
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
@@ -44,6 +47,8 @@ def create_app(settings: Settings | None = None, *, build: str = BUILD) -> FastA
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(debug.router)
+    if settings.speedups:
+        speedups.install(app)
     return app
 
 

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
         "info", description="Log level of the app and the servers."
     )
 
+    speedups: bool = Field(
+        True,
+        description="Switch on the measured speed-ups of app/speedups (fair pool, driver read, "
+        "frozen heap); off: the plain service.",
+    )
+
     database_url: SecretStr | None = Field(
         None,
         description="PostgreSQL URL (postgresql://user:pass@host/db or ?host=/socket/dir). "

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
@@ -12,6 +14,14 @@ from app.main import BUILD, create_app
 from app.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.database import connected, end_connections
+
+
+@pytest.fixture(params=[True, False], ids=["speedups", "plain"])
+def make_settings(
+    request: pytest.FixtureRequest, make_settings: SettingsFactory
+) -> SettingsFactory:
+    """Every test here runs on the service with its speed-ups and on the plain one."""
+    return functools.partial(make_settings, speedups=request.param)
 
 
 async def create(client: httpx.AsyncClient, name: str, price: float = 1.0) -> dict[str, object]:

@@ -11,8 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 
-from app.db import DriverQuery, create_engine, fetch_row
+from app.db import create_engine
 from app.errors import database_error
+from app.speedups.driver_read import DriverQuery, fetch_row
 
 REQUEST = Request({"type": "http", "method": "GET", "path": "/items/1", "headers": []})
 
