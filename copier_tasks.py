@@ -30,6 +30,7 @@ from template.trim import (
     trim_pyproject,
 )
 from template.without_redis import remove_redis
+from template.without_speedups import remove_speedups
 
 TEMPLATE_NAME = "leakproof"
 # Never renamed: the answers (they name the template's source) and the lock (uv rewrites it).
@@ -169,6 +170,8 @@ def main(argv: list[str]) -> int:
             edit(path, drop_dropped_paths, answers)
         if not answers.redis:
             remove_redis(project)
+        if not answers.speedups:
+            remove_speedups(project)
         relock_and_format(project)
     except (TemplateError, subprocess.CalledProcessError) as error:
         print(f"template: {error}", file=sys.stderr)
