@@ -21,6 +21,7 @@ from app.redis_cache import RedisCache, create_client
 from app.settings import load_settings
 from tests import redis_server
 from tests.conftest import SettingsFactory
+from tests.lifespan_manager import resources_of
 from tests.servers import free_port
 
 
@@ -130,7 +131,7 @@ async def test_the_app_shares_items_through_redis_and_closes_its_client_on_shutd
             item = (await http.post("/items", json={"name": "shared", "price": 1})).json()
             for _ in range(3):
                 assert (await http.get(f"/items/{item['id']}")).json() == item
-            cache = manager._state["resources"].cache
+            cache = resources_of(manager).cache
             assert isinstance(cache, RedisCache)
             assert ((await cache.stats()).hits, (await cache.stats()).misses) == (2, 1)
             # another replica would read it from here: the key is under the build's prefix

@@ -22,7 +22,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.util import greenlet_spawn
+
+from app.speedups._sqlalchemy import greenlet_spawn, invalidate_all_before
 
 ASYNCPG_DIALECT: Dialect = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 
@@ -117,9 +118,8 @@ async def fetch_row(
             if driver.is_closed() or isinstance(error, asyncpg.PostgresConnectionError):
                 # Lost. As SQLAlchemy does on a disconnect, every connection opened before now
                 # is retired at its next checkout (a restarted server ended them all), so the
-                # restart costs one failed request, not one per pooled connection. (Pool._invalidate
-                # is the call SQLAlchemy's Connection makes there; no public one does the same.)
-                await _to_the_end(engine.pool._invalidate, pooled, error)
+                # restart costs one failed request, not one per pooled connection.
+                await _to_the_end(invalidate_all_before, engine.pool, pooled, error)
                 if isinstance(error, Exception):
                     raise ConnectionLost(type(error).__name__) from error
             elif not isinstance(error, asyncpg.PostgresError):

@@ -10,9 +10,9 @@ import asyncio
 import logging
 from collections import deque
 
-from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
-from sqlalchemy.util import await_
-from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from app.speedups._sqlalchemy import AsyncAdaptedQueue, Empty, await_, pool_with_queue
 
 
 class FirstComeFirstServedQueue(AsyncAdaptedQueue[ConnectionPoolEntry]):
@@ -67,8 +67,7 @@ class FirstComeFirstServedQueue(AsyncAdaptedQueue[ConnectionPoolEntry]):
             raise
 
 
-class FirstComeFirstServedPool(AsyncAdaptedQueuePool):
-    _queue_class = FirstComeFirstServedQueue
+FirstComeFirstServedPool = pool_with_queue("FirstComeFirstServedPool", FirstComeFirstServedQueue)
 
 
 # SQLAlchemy names a pool's logger after its class's module, which puts this one under "app"

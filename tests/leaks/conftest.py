@@ -27,6 +27,7 @@ from app.main import create_app
 from tests.conftest import SettingsFactory, assert_nothing_left_behind
 from tests.database import truncate_items
 from tests.leakcheck import LeakError, leak_check
+from tests.lifespan_manager import resources_of
 
 __all__ = ["leak_check"]
 
@@ -75,7 +76,7 @@ def start_build(make_settings: SettingsFactory, database_url: str) -> Start:
                         app=app,
                         asgi=manager.app,
                         client=client,
-                        resources=manager._state["resources"],
+                        resources=resources_of(manager),
                         application_name=application_name(build),
                     )
                     try:

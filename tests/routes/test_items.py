@@ -14,6 +14,7 @@ from app.main import BUILD, create_app
 from app.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.database import connected, end_connections
+from tests.lifespan_manager import resources_of
 
 
 @pytest.fixture(params=[True, False], ids=["speedups", "plain"])
@@ -186,7 +187,7 @@ async def serving(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
-        assert manager._state["resources"].engine.pool.checkedout() == 0
+        assert resources_of(manager).engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
 async def test_a_read_held_past_the_statement_timeout_is_a_503_to_retry(

@@ -27,6 +27,7 @@ from app.main import create_app
 from app.speedups.fair_pool import FirstComeFirstServedPool
 from tests.conftest import SettingsFactory
 from tests.database import truncate_items
+from tests.lifespan_manager import resources_of
 
 REPO = Path(__file__).resolve().parents[2]
 # what app/main.py holds of the room: its import and the one call behind the setting
@@ -39,7 +40,7 @@ async def running(app: FastAPI) -> AsyncIterator[tuple[httpx.AsyncClient, Resour
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            yield client, manager._state["resources"]
+            yield client, resources_of(manager)
 
 
 def count_engine_reads(app: FastAPI) -> list[Request]:
