@@ -11,12 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Annotated, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from cachetools import TTLCache
-from fastapi import Depends, Request
-
-from app.schemas import ItemRead
 
 V = TypeVar("V")
 
@@ -81,12 +78,3 @@ class BoundedCache(Generic[V]):
     async def stats(self) -> CacheStats:
         size = len(self._entries) if self._entries is not None else 0
         return CacheStats(size, self._max_entries, self._ttl_s, self._hits, self._misses)
-
-
-async def get_cache(request: Request) -> Cache[ItemRead]:
-    # async: FastAPI runs a plain-def dependency in its thread pool, a hop per request
-    cache: Cache[ItemRead] = request.state.resources.cache
-    return cache
-
-
-CacheDep = Annotated[Cache[ItemRead], Depends(get_cache)]

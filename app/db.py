@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Request
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -27,16 +26,16 @@ def async_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
-def application_name(build: str, pid: int | str | None = None) -> str:
+def application_name(app_name: str, pid: int | str | None = None) -> str:
     """Name this process's connections so pg_stat_activity can attribute them (``pid="%"``
-    gives the LIKE pattern for every process of the build)."""
-    return f"leakproof-{build}:{os.getpid() if pid is None else pid}"
+    gives the LIKE pattern for every process of the service)."""
+    return f"{app_name}:{os.getpid() if pid is None else pid}"
 
 
 def create_engine(
     url: str,
     *,
-    build: str,
+    app_name: str,
     pool_size: int,
     max_overflow: int,
     pool_timeout_s: float,
@@ -45,7 +44,7 @@ def create_engine(
     statement_timeout_ms: int,
     poolclass: type[Pool] = AsyncAdaptedQueuePool,
 ) -> AsyncEngine:
-    server_settings = {"application_name": application_name(build)}
+    server_settings = {"application_name": application_name(app_name)}
     if statement_timeout_ms:
         server_settings["statement_timeout"] = str(statement_timeout_ms)
     return create_async_engine(
@@ -76,20 +75,3 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
-
-
-# scope="function": the teardown (commit, close, connection back to the pool) runs when the
-# handler returns, before the response is sent. With the default request scope it runs after the
-# response: a client could see 2xx for a commit that then fails, and each connection stays out of
-# the pool while the response is written (p99 ~10x p50 at saturation in our measurements).
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-
-
-async def get_engine(request: Request) -> AsyncEngine:
-    # async, not def: FastAPI runs a plain-def dependency in its worker thread pool, and that
-    # round trip cost more than the whole database read here
-    engine: AsyncEngine = request.state.resources.engine
-    return engine
-
-
-EngineDep = Annotated[AsyncEngine, Depends(get_engine)]

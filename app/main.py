@@ -15,10 +15,8 @@ from app.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, Request
 from app.routes import debug, export, health, items, jobs, metrics, notify
 from app.settings import Settings, load_settings
 
-BUILD = "fixed"
 
-
-def create_app(settings: Settings | None = None, *, build: str = BUILD) -> FastAPI:
+def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings if settings is not None else load_settings()
     # the app's own loggers; handlers belong to the server (uvicorn/gunicorn) or the test runner
     logging.getLogger("app").setLevel(settings.log_level.upper())
@@ -30,7 +28,6 @@ def create_app(settings: Settings | None = None, *, build: str = BUILD) -> FastA
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.build = build
     app.state.poolclass = AsyncAdaptedQueuePool  # SQLAlchemy's own; the speed-ups swap theirs in
     install_error_handlers(app)
     # the last added runs first: the request id is known before a body is refused

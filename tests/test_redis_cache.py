@@ -134,18 +134,16 @@ async def test_the_app_shares_items_through_redis_and_closes_its_client_on_shutd
             cache = resources_of(manager).cache
             assert isinstance(cache, RedisCache)
             assert ((await cache.stats()).hits, (await cache.stats()).misses) == (2, 1)
-            # another replica would read it from here: the key is under the build's prefix
-            assert await client.exists(f"{{{prefix}:fixed}}:{item['id']}") == 1
+            # another replica would read it from here: the key is under the app's prefix
+            assert await client.exists(f"{{{prefix}:leakproof}}:{item['id']}") == 1
             patched = await http.patch(f"/items/{item['id']}", json={"price": 2})
             assert (await http.get(f"/items/{item['id']}")).json() == patched.json()
             debug = (await http.get("/debug/stats")).json()
             assert debug["cache"]["size"] == 1
-            assert any(
-                name.startswith("leakproof-fixed:") for name in await connected_names(client)
-            )
+            assert any(name.startswith("leakproof:") for name in await connected_names(client))
             await cache.clear()
     # the lifespan closed the client: none of the app's connections is left on the server
-    assert not any(name.startswith("leakproof-fixed:") for name in await connected_names(client))
+    assert not any(name.startswith("leakproof:") for name in await connected_names(client))
 
 
 def test_a_cache_url_that_is_not_redis_names_the_setting() -> None:

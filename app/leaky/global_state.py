@@ -13,14 +13,14 @@ it reports the fixed cache, which this twin no longer uses. The growth follows t
 distinct ids read (a load over a large table grows it with every request).
 
 The fix: ``app/cache.py:BoundedCache`` (an LRU with a TTL, created in ``app/lifespan.py:lifespan``,
-provided by ``app/cache.py:get_cache``): at most ``cache_max_entries`` entries per worker.
+provided by ``app/deps.py:get_cache``): at most ``cache_max_entries`` entries per worker.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from app import cache
+from app import deps
 from app.cache import CacheStats
 from app.leaky.seams import Scenario, override_dependency
 from app.schemas import ItemRead
@@ -66,7 +66,7 @@ def get_cache() -> ModuleCache:
 
 
 def install(app: FastAPI) -> None:
-    override_dependency(app, cache.get_cache, get_cache)
+    override_dependency(app, deps.get_cache, get_cache)
 
 
 async def release(_app: FastAPI) -> None:

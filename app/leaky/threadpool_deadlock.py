@@ -39,8 +39,8 @@ from fastapi import Depends, FastAPI, Request
 from sqlalchemy import RowMapping, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.cache import CacheDep
 from app.db import create_engine
+from app.deps import CacheDep
 from app.leaky.seams import Scenario, replace_route, retained
 from app.models import Item
 from app.routes.items import ItemId, _not_found
@@ -62,7 +62,7 @@ def sync_engine(request: Request) -> AsyncEngine:
             engines.append(
                 create_engine(
                     resources.engine.url.render_as_string(hide_password=False),
-                    build=resources.build,
+                    app_name=settings.app_name,
                     pool_size=SYNC_POOL_SIZE,
                     max_overflow=0,
                     pool_timeout_s=settings.db_pool_timeout_s,

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cache import Cache, CacheDep
-from app.db import SessionDep
+from app.cache import Cache
+from app.deps import CacheDep, SessionDep
 from app.errors import documented
 from app.models import Item
 from app.schemas import ItemCreate, ItemPage, ItemRead, ItemUpdate

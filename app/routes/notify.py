@@ -9,22 +9,21 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 from fastapi.encoders import jsonable_encoder
 
-from app.db import SessionDep
+from app.deps import SessionDep, SettingsDep, WebhookClientDep
 from app.errors import documented
-from app.lifespan import ResourcesDep
 from app.models import Item
 from app.routes.items import ItemId
 from app.schemas import ItemNotified, ItemRead
-from app.webhooks import WebhookClientDep, deliver
+from app.webhooks import deliver
 
 router = APIRouter(prefix="/items", tags=["items"])
 
 
 @router.post("/{item_id}/notify", responses=documented(404, 502, 503, 504))
 async def notify_item(
-    item_id: ItemId, session: SessionDep, resources: ResourcesDep, client: WebhookClientDep
+    item_id: ItemId, session: SessionDep, settings: SettingsDep, client: WebhookClientDep
 ) -> ItemNotified:
-    url = resources.settings.webhook_url
+    url = settings.webhook_url
     assert url is not None  # the client exists only when a URL is configured
     found = await session.get(Item, item_id)
     if found is None:

@@ -12,8 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import bindparam, select
 from starlette.routing import Match
 
-from app.cache import CacheDep
-from app.db import EngineDep
+from app.deps import CacheDep, EngineDep
 from app.errors import database_error
 from app.models import Item
 from app.routes.items import ItemId, _not_found

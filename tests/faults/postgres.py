@@ -16,11 +16,11 @@ from urllib.parse import parse_qs, urlsplit
 from app import embedded_postgres, migrations
 from tests.database import connected
 
-APP_CONNECTIONS = "leakproof-fixed:%"
+APP_CONNECTIONS = "leakproof:%"
 
 
 async def app_connections(url: str) -> int:
-    """Rows in pg_stat_activity of the fixed build's processes, in this URL's database."""
+    """Rows in pg_stat_activity of the service's processes, in this URL's database."""
     async with connected(url) as connection:
         count: int = await connection.fetchval(
             "SELECT count(*) FROM pg_stat_activity "

@@ -77,7 +77,7 @@ def start_build(make_settings: SettingsFactory, database_url: str) -> Start:
                         asgi=manager.app,
                         client=client,
                         resources=resources_of(manager),
-                        application_name=application_name(build),
+                        application_name=application_name(app.state.settings.app_name),
                     )
                     try:
                         yield running

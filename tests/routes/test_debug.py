@@ -10,7 +10,7 @@ from tests.lifespan_manager import resources_of
 
 async def test_stats_report_process_pool_and_database_figures(client: httpx.AsyncClient) -> None:
     stats = (await client.get("/debug/stats")).json()
-    assert stats["build"] == "fixed"
+    assert stats["app_name"] == "leakproof"
     assert stats["rss_mb"] > 0
     assert stats["pool"]["checked_out"] == 0
     assert stats["pg_stat_activity"]["process"] >= 1  # the query's own connection

@@ -10,7 +10,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from app.db import application_name
-from app.main import BUILD, create_app
+from app.main import create_app
 from app.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.database import connected, end_connections
@@ -213,7 +213,7 @@ async def test_a_read_on_a_connection_the_server_ended_is_a_503_and_the_next_is_
     # one connection and no pre-ping: a dead connection pooled again would fail every read
     async with serving(make_settings(db_pool_size=1, db_max_overflow=0)) as client:
         assert (await client.get("/items/424242")).status_code == 404
-        ended = await end_connections(database_url, application_name(BUILD))
+        ended = await end_connections(database_url, application_name(make_settings().app_name))
         lost = await client.get("/items/424242")
         after = await client.get("/items/424242")
     assert ended == 1

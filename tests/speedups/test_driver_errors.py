@@ -29,7 +29,7 @@ CASES = [
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(
-        database_url, build="test-errors", pool_size=1, max_overflow=0, pool_timeout_s=5,
+        database_url, app_name="test-errors", pool_size=1, max_overflow=0, pool_timeout_s=5,
         pool_recycle_s=-1, pool_pre_ping=False, statement_timeout_ms=200,
     )  # fmt: skip
     yield engine

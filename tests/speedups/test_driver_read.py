@@ -25,7 +25,7 @@ from tests.database import connected, end_connections
 def one_connection_engine(url: str) -> AsyncEngine:
     return create_engine(
         url,
-        build="test",
+        app_name="test",
         pool_size=1,
         max_overflow=0,
         pool_timeout_s=5.0,
@@ -152,7 +152,7 @@ async def test_one_lost_connection_retires_the_others_the_server_ended_with_it(
     database_url: str,
 ) -> None:
     engine = create_engine(
-        database_url, build="test-lost", pool_size=3, max_overflow=0, pool_timeout_s=5,
+        database_url, app_name="test-lost", pool_size=3, max_overflow=0, pool_timeout_s=5,
         pool_recycle_s=-1, pool_pre_ping=False, statement_timeout_ms=0,
     )  # fmt: skip
     try:

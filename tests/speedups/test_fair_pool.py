@@ -20,7 +20,7 @@ from app.speedups.fair_pool import FirstComeFirstServedPool
 def one_connection_engine(url: str, *, pool_timeout_s: float = 5.0) -> AsyncEngine:
     return create_engine(
         url,
-        build="test",
+        app_name="test",
         pool_size=1,
         max_overflow=0,
         pool_timeout_s=pool_timeout_s,

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 from starlette.requests import Request
 
-from app.db import get_engine
+from app.deps import get_engine
 from app.lifespan import Resources
 from app.main import create_app
 from app.speedups.fair_pool import FirstComeFirstServedPool
