@@ -162,8 +162,8 @@ def main(argv: list[str]) -> int:
         rename_project(template, project, answers)
         edit(project / "pyproject.toml", trim_pyproject, answers)
         edit(project / "Makefile", trim_makefile, answers)
-        edit(project / "app" / "cli.py", trim_cli, answers)
-        edit(project / "app" / "lifespan.py", set_database, answers)
+        edit(project / "app" / "dev" / "cli.py", trim_cli, answers)
+        edit(project / "app" / "dev" / "database.py", set_database, answers)
         if (project / "Dockerfile").exists():
             edit(project / "Dockerfile", trim_dockerfile, answers)
         for path in sorted(project.glob("tests/**/*.py")):

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.cache import Cache
 from app.db import get_session
 from app.limits import Slots
-from app.metrics import Metrics
+from app.ops.metrics import Metrics
 from app.schemas import ItemRead
 from app.settings import Settings
 from app.tasks import TaskRegistry

@@ -20,13 +20,12 @@ from typing import TYPE_CHECKING, TypedDict
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app import embedded_postgres
 from app.cache import BoundedCache, Cache
 from app.db import application_name, create_engine, create_sessionmaker
 from app.limits import Slots
-from app.metrics import Metrics, RequestMetrics, refresh_periodically
+from app.ops.metrics import Metrics, RequestMetrics, refresh_periodically
 from app.schemas import ItemRead
-from app.settings import Settings
+from app.settings import ENV_PREFIX, Settings, SettingsError
 from app.tasks import TaskRegistry
 from app.webhooks import create_client
 
@@ -34,8 +33,6 @@ if TYPE_CHECKING:
     import httpx
 
 logger = logging.getLogger(__name__)
-
-EMBEDDED_DATABASE = "leakproof"
 
 
 @dataclass
@@ -53,13 +50,6 @@ class Resources:
 
 class State(TypedDict):
     resources: Resources
-
-
-def database_url(settings: Settings) -> str:
-    """The configured URL, or the embedded server's (started or joined) when none is set."""
-    if settings.database_url is not None:
-        return settings.database_url.get_secret_value()
-    return embedded_postgres.start(settings.data_dir, EMBEDDED_DATABASE)
 
 
 async def create_cache(settings: Settings, stack: contextlib.AsyncExitStack) -> Cache[ItemRead]:
@@ -117,7 +107,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         if settings.tracemalloc_frames and not tracemalloc.is_tracing():
             tracemalloc.start(settings.tracemalloc_frames)
             stack.callback(tracemalloc.stop)
-        url = await asyncio.to_thread(database_url, settings)
+        if settings.database_url is None:
+            # resolving one (starting the embedded server) is the job of what starts the service
+            raise SettingsError(
+                f"no database URL: set {ENV_PREFIX}DATABASE_URL, or start the service with "
+                "`leakproof serve`, which starts an embedded PostgreSQL and passes its URL on"
+            )
+        url = settings.database_url.get_secret_value()
         engine = create_engine(
             url,
             app_name=settings.app_name,

@@ -12,7 +12,8 @@ from app.errors import install_error_handlers
 from app.lifespan import lifespan
 from app.logs import install_logging
 from app.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, RequestMetricsMiddleware
-from app.routes import debug, export, health, items, jobs, metrics, notify
+from app.ops import debug
+from app.routes import export, health, items, jobs, metrics, notify
 from app.settings import Settings, load_settings
 
 

@@ -90,7 +90,7 @@ def judge_run(scenario: str, summary: dict[str, Any], tally: Tally) -> str:
 def run_one(scenario: str, out: Path, extra: list[str]) -> dict[str, Any] | None:
     """One compare in a process of its own; stopped with SIGTERM, so that it stops what it
     started, if this one is interrupted."""
-    command = [sys.executable, "-m", "app.cli", "compare", "--quick", "--scenarios", scenario,
+    command = [sys.executable, "-m", "app.dev.cli", "compare", "--quick", "--scenarios", scenario,
                "--out", str(out), *extra]  # fmt: skip
     (out / "summary.json").unlink(missing_ok=True)  # never an old run's answer
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

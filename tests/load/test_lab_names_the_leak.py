@@ -37,7 +37,7 @@ def data_dir() -> Iterator[Path]:
 def soak(data_dir: Path, out: Path, *options: str) -> tuple[int, dict[str, object]]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("LEAKPROOF_")}
     env["LEAKPROOF_DATA_DIR"] = str(data_dir)
-    command = [sys.executable, "-m", "app.cli", "soak", "--quick", "--out", str(out), *options]
+    command = [sys.executable, "-m", "app.dev.cli", "soak", "--quick", "--out", str(out), *options]
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         start_new_session=True,

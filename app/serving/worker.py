@@ -8,9 +8,9 @@ few times a minute here (tests/faults/test_recycling.py). This server waits a sh
 it stops accepting, so such requests are read and answered (with ``Connection: close``) before
 the remaining idle connections are closed. The other worker keeps accepting meanwhile.
 
-A worker given a memory budget (app/memory_budget.py) checks its own RSS a few times a second
-and, past it, leaves exactly as a ``max_requests`` recycle does: uvicorn's ``should_exit``, then
-this drain. Either recycle is counted by reason in /metrics.
+A worker given a memory budget (app/serving/memory_budget.py) checks its own RSS a few times a
+second and, past it, leaves exactly as a ``max_requests`` recycle does: uvicorn's
+``should_exit``, then this drain. Either recycle is counted by reason in /metrics.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.server import Server
 
-from app._uvicorn_worker import ServerHookWorker
-from app.memory_budget import MB, growing_sites, rss_bytes
-from app.metrics import count_recycle
+from app.ops.metrics import count_recycle
+from app.serving._uvicorn_worker import ServerHookWorker
+from app.serving.memory_budget import MB, growing_sites, rss_bytes
 
 # long enough for the event loop to read requests already on accepted sockets, short enough
 # not to matter next to gunicorn's graceful_timeout

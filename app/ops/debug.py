@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 
-from app import diagnostics
 from app.deps import CacheDep, EngineDep, ExportSlotsDep, RegistryDep, SettingsDep
+from app.ops import diagnostics
 
 
 async def require_debug_access(
