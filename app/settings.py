@@ -35,8 +35,8 @@ class Settings(BaseSettings):
     app_name: str = Field(
         "leakproof",
         pattern=r"^[A-Za-z0-9_.-]{1,40}$",
-        description="Names this service's connections (<app_name>:<pid> in pg_stat_activity and "
-        "Redis CLIENT LIST) and its Redis keys.",
+        description="Names this service: its database and cache connections (<app_name>:<pid>) "
+        "and its shared cache keys.",
     )
     speedups: bool = Field(
         True,

@@ -2,7 +2,8 @@
 
 copier.yml leaves out app/speedups and tests/speedups; these edits remove what the rest holds of
 them: the app factory's one switch, its setting, its import contract, the second run of the item
-route tests, and the prose that describes them. What is left is the plain service.
+route tests, and the prose that describes them (with the SQLAlchemy internals only they used).
+What is left is the plain service.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from template.edits import TemplateError, replace_once, sub_once
 SWITCH_IMPORT = "from app import speedups\n"
 SWITCH_CALL = "    if settings.speedups:\n        speedups.install(app)\n"
 CONTRACT = r'\n\[\[tool\.importlinter\.contracts\]\]\nname = "The speed-ups .*"\n(?:.+\n)*'
+SQLALCHEMY_PIN_NOTE = r"(\"sqlalchemy\[asyncio\][^\"]*\",)  # app/speedups/_sqlalchemy\.py: .*$"
 
 
 def _is_setting(node: ast.stmt) -> bool:
@@ -50,9 +52,12 @@ def remove_speedups(project: Path) -> None:
                 source = source.replace(f"import {module}\n", "")
         items.write_text(source)
     pyproject = project / "pyproject.toml"
-    pyproject.write_text(
-        sub_once(pyproject.read_text(), CONTRACT, "", where="pyproject.toml speed-ups contract")
-    )
+    text = sub_once(pyproject.read_text(), CONTRACT, "", where="pyproject.toml speed-ups contract")
+    pyproject.write_text(sub_once(text, SQLALCHEMY_PIN_NOTE, r"\1", where="pyproject.toml pin"))
+    private = project / "docs" / "private-names.md"
+    text = sub_once(private.read_text(), r"^\| SQLAlchemy \|.*\n", "", where="private-names row")
+    section = r"^## SQLAlchemy \(the speed-ups only\)\n(?:.*\n)*?(?=^## )"
+    private.write_text(sub_once(text, section, "", where="docs/private-names.md SQLAlchemy"))
     bench = project / "docs" / "bench.md"
     if bench.exists():
         section = r"^## The speed-ups, and what each pays\n(?:.*\n)*?(?=^## )"

@@ -1,6 +1,7 @@
 """Every private name of a dependency is where its one module says, in the shape it was written
-for, on the version pyproject.toml pins (SQLAlchemy's: tests/speedups). An upgrade that changes
-one fails here, naming the module to check, instead of failing a worker or a test run."""
+for, on the version pyproject.toml pins (SQLAlchemy's are tested beside the only code that uses
+them). An upgrade that changes one fails here, naming the module to check, instead of failing a
+worker or a test run."""
 
 from __future__ import annotations
 
