@@ -7,7 +7,7 @@ session from ``get_session``: one commit-or-rollback path, closed on every path.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from fastapi import Request
 from sqlalchemy.engine import make_url
@@ -65,7 +65,7 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+async def get_session(request: Request) -> AsyncGenerator[AsyncSession, None]:
     """Yield a session; commit when the handler returns, roll back when it raises, always close."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.state.resources.sessionmaker
     async with sessionmaker() as session:
