@@ -30,6 +30,7 @@ from template.trim import (
     trim_pyproject,
 )
 from template.without_redis import remove_redis
+from template.without_speedups import remove_speedups
 
 TEMPLATE_NAME = "leakproof"
 # Never renamed: the answers (they name the template's source) and the lock (uv rewrites it).
@@ -161,14 +162,16 @@ def main(argv: list[str]) -> int:
         rename_project(template, project, answers)
         edit(project / "pyproject.toml", trim_pyproject, answers)
         edit(project / "Makefile", trim_makefile, answers)
-        edit(project / "app" / "cli.py", trim_cli, answers)
-        edit(project / "app" / "lifespan.py", set_database, answers)
+        edit(project / "app" / "dev" / "cli.py", trim_cli, answers)
+        edit(project / "app" / "dev" / "database.py", set_database, answers)
         if (project / "Dockerfile").exists():
             edit(project / "Dockerfile", trim_dockerfile, answers)
         for path in sorted(project.glob("tests/**/*.py")):
             edit(path, drop_dropped_paths, answers)
         if not answers.redis:
             remove_redis(project)
+        if not answers.speedups:
+            remove_speedups(project)
         relock_and_format(project)
     except (TemplateError, subprocess.CalledProcessError) as error:
         print(f"template: {error}", file=sys.stderr)

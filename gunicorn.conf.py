@@ -2,7 +2,8 @@
 
 Worker recycling is the safety net that bounds a leaking worker's memory to a saw tooth: after
 max_requests (+ jitter), or past a memory budget (LEAKPROOF_MAX_WORKER_MEMORY_MB, see
-app/memory_budget.py) before a container's limit is reached. It hides leaks, it does not fix them.
+app/serving/memory_budget.py) before a container's limit is reached. It hides leaks, it does not
+fix them.
 """
 
 import os
@@ -17,17 +18,18 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="leakproof-metrics-")
     _made_metrics_dir.append(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
-from app.lifespan import database_url  # noqa: E402
-from app.memory_budget import BudgetError, MemoryBudget, memory_budget, rss_bytes  # noqa: E402
-from app.metrics import MULTIPROC_ENV, mark_worker_dead, reset_multiprocess_dir  # noqa: E402
+from app.dev.database import database_url  # noqa: E402
+from app.ops.metrics import MULTIPROC_ENV, mark_worker_dead, reset_multiprocess_dir  # noqa: E402
+from app.serving.memory_budget import BudgetError, MemoryBudget, memory_budget, rss_bytes  # noqa: E402
 from app.settings import ENV_PREFIX, load_settings  # noqa: E402
 
 _settings = load_settings()
 # the per-worker memory budget, chosen by the arbiter once the worker count is final
 _budget: list[MemoryBudget] = []
 
-# uvicorn-worker's worker, with a shutdown that answers connections it accepted (app/worker.py)
-worker_class = "app.worker.Worker"
+# uvicorn-worker's worker, with a shutdown that answers the connections it accepted
+# (app/serving/worker.py)
+worker_class = "app.serving.worker.Worker"
 workers = _settings.workers
 max_requests = _settings.max_requests
 max_requests_jitter = _settings.max_requests_jitter

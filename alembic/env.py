@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from alembic import context
 from app.db import async_url
-from app.lifespan import database_url
+from app.dev.database import database_url
 from app.models import Base
 from app.settings import load_settings
 

@@ -1,11 +1,10 @@
 """Failures a client can act on become 4xx/5xx answers with a useful detail, never a traceback.
 
 The database being away or saturated is the client's cue to retry, so it is a 503 with
-Retry-After, reached within the pool and statement timeouts rather than a hang. Errors come
-wrapped by SQLAlchemy (sessions) or from the driver (``app.db.fetch_row``: asyncpg's own, or
-``ConnectionLost``); both are classified the same way, by SQLSTATE. A unique or foreign-key
-violation is the client's conflict, a 409 naming the field, whichever table it happens in: routes
-flush and let it rise.
+Retry-After, reached within the pool and statement timeouts rather than a hang. Database
+errors come wrapped by SQLAlchemy and are classified by the driver's SQLSTATE. A unique or
+foreign-key violation is the client's conflict, a 409 naming the field, whichever table it
+happens in: routes flush and let it rise.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import re
 import socket
 from typing import Any
 
-import asyncpg
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -24,16 +22,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import exc as sa_exc
 
-from app.db import ConnectionLost
-
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_S = "2"
 CONNECTION_ERRORS = (ConnectionError, TimeoutError, FileNotFoundError, socket.gaierror)
 # SQLSTATE classes of a statement's own fault: data (22), integrity (23), syntax or access (42).
 # Every other class (connection 08, resources 53, operator intervention 57 ...) means the
-# database is unavailable. Classified by SQLSTATE on both paths: SQLAlchemy's asyncpg adapter
-# raises class 22 as its generic Error, not as DataError.
+# database is unavailable. Classified by SQLSTATE: SQLAlchemy's asyncpg adapter raises class 22
+# as its generic Error, not as DataError.
 STATEMENT_FAULT_CLASSES = ("22", "23", "42")
 UNIQUE_VIOLATION, FOREIGN_KEY_VIOLATION = "23505", "23503"
 # PostgreSQL's DETAIL of a violation: Key (name)=(a) already exists. / ... is not present in
@@ -201,8 +197,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(sa_exc.TimeoutError, pool_timeout)
     app.add_exception_handler(sa_exc.DBAPIError, database_error)
-    # the hot read path's: PostgreSQL's own errors, and a connection lost mid-statement; the
-    # driver's other errors are bugs, answered by `unexpected` with their traceback
-    app.add_exception_handler(asyncpg.PostgresError, database_error)
-    app.add_exception_handler(ConnectionLost, database_error)
     app.add_exception_handler(OSError, connection_refused)

@@ -3,31 +3,28 @@ the webhook client.
 
 Born at startup, closed at shutdown in reverse order (cancel tasks, dispose the engine, close
 the Redis client when the cache is shared).
-Handlers reach them through ``request.state.resources`` via the dependencies in db, cache and
-tasks; nothing is created at import time.
+Handlers reach them through the dependencies of app/deps.py; nothing is created at import time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import tracemalloc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, TypedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app import embedded_postgres
 from app.cache import Caches, bounded_caches
 from app.db import application_name, create_engine, create_sessionmaker
 from app.limits import Slots
-from app.metrics import Metrics, RequestMetrics, refresh_periodically
-from app.settings import Settings
+from app.ops.metrics import Metrics, RequestMetrics, refresh_periodically
+from app.settings import ENV_PREFIX, Settings, SettingsError
 from app.tasks import TaskRegistry
 from app.webhooks import create_client
 
@@ -36,13 +33,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-EMBEDDED_DATABASE = "leakproof"
-
 
 @dataclass
 class Resources:
     settings: Settings
-    build: str
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     cache: Caches  # one per resource: cache.of("items", ItemRead)
@@ -51,22 +45,13 @@ class Resources:
     metrics: Metrics
     request_metrics: RequestMetrics
     webhook_client: httpx.AsyncClient | None  # None: no webhook configured
-    # the previous /debug/growth snapshot, so each call reports what changed since the last
-    growth_baseline: dict[str, object] = field(default_factory=dict)
 
 
 class State(TypedDict):
     resources: Resources
 
 
-def database_url(settings: Settings) -> str:
-    """The configured URL, or the embedded server's (started or joined) when none is set."""
-    if settings.database_url is not None:
-        return settings.database_url.get_secret_value()
-    return embedded_postgres.start(settings.data_dir, EMBEDDED_DATABASE)
-
-
-async def create_cache(settings: Settings, build: str, stack: contextlib.AsyncExitStack) -> Caches:
+async def create_cache(settings: Settings, stack: contextlib.AsyncExitStack) -> Caches:
     """One cache per resource, in-process per worker, or shared in Redis when cache_url is set;
     a Redis client is closed by ``stack``, registered the moment it exists."""
     if settings.cache_url is None:
@@ -79,7 +64,8 @@ async def create_cache(settings: Settings, build: str, stack: contextlib.AsyncEx
         settings.cache_url.get_secret_value(),
         max_connections=settings.cache_redis_pool_size,
         timeout_s=settings.cache_redis_timeout_s,
-        name=application_name(build),  # CLIENT LIST names the worker, as pg_stat_activity does
+        # CLIENT LIST names the worker, as pg_stat_activity does
+        name=application_name(settings.app_name),
     )
     stack.push_async_callback(client.aclose)
     if not await is_reachable(client):
@@ -87,20 +73,22 @@ async def create_cache(settings: Settings, build: str, stack: contextlib.AsyncEx
         logger.warning("Redis at LEAKPROOF_CACHE_URL does not answer; the caches miss")
     return redis_caches(
         client,
-        # per build: the fixed app and the leaky twin may share one Redis without sharing items
-        prefix=f"{settings.cache_key_prefix}:{build}",
+        # per app name: two services (or the twin) may share one Redis without sharing items
+        prefix=f"{settings.cache_key_prefix}:{settings.app_name}",
         max_entries=settings.cache_max_entries,
         ttl_s=settings.cache_ttl_s,
     )
 
 
-async def update_metrics(resources: Resources) -> None:
+async def update_metrics(
+    metrics: Metrics, engine: AsyncEngine, registry: TaskRegistry, cache: Caches
+) -> None:
     """This worker's gauges, from the pool, the registry and the cache."""
-    pool = resources.engine.pool
-    resources.metrics.update(
-        jobs=resources.registry.stats().running,
+    pool = engine.pool
+    metrics.update(
+        jobs=registry.stats().running,
         pool_checked_out=pool.checkedout(),  # type: ignore[attr-defined]
-        cache_entries=(await resources.cache.stats()).size,
+        cache_entries=(await cache.stats()).size,
     )
 
 
@@ -110,24 +98,30 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
     later step of start-up then closes what was already made, and shutdown closes everything
     in reverse order (the refresher, the jobs, the cache client, then the engine)."""
     settings: Settings = app.state.settings
-    build: str = app.state.build
     async with contextlib.AsyncExitStack() as stack:
         if settings.tracemalloc_frames and not tracemalloc.is_tracing():
             tracemalloc.start(settings.tracemalloc_frames)
             stack.callback(tracemalloc.stop)
-        url = await asyncio.to_thread(database_url, settings)
+        if settings.database_url is None:
+            # resolving one (starting the embedded server) is the job of what starts the service
+            raise SettingsError(
+                f"no database URL: set {ENV_PREFIX}DATABASE_URL, or start the service with "
+                "`leakproof serve`, which starts an embedded PostgreSQL and passes its URL on"
+            )
+        url = settings.database_url.get_secret_value()
         engine = create_engine(
             url,
-            build=build,
+            app_name=settings.app_name,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout_s=settings.db_pool_timeout_s,
             pool_recycle_s=settings.db_pool_recycle_s,
             pool_pre_ping=settings.db_pool_pre_ping,
             statement_timeout_ms=settings.db_statement_timeout_ms,
+            poolclass=app.state.poolclass,
         )
         stack.push_async_callback(engine.dispose)
-        cache = await create_cache(settings, build, stack)
+        cache = await create_cache(settings, stack)
         registry = TaskRegistry(
             max_running=settings.tasks_max_running,
             max_kept=settings.tasks_max_kept,
@@ -144,7 +138,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
             stack.push_async_callback(webhook_client.aclose)
         resources = Resources(
             settings=settings,
-            build=build,
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
             cache=cache,
@@ -156,18 +149,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         )
         if settings.metrics_refresh_s:
             refresher = asyncio.create_task(
-                refresh_periodically(lambda: update_metrics(resources), settings.metrics_refresh_s),
+                refresh_periodically(
+                    lambda: update_metrics(metrics, engine, registry, cache),
+                    settings.metrics_refresh_s,
+                ),
                 name="metrics-refresh",
             )
             stack.push_async_callback(_cancel_and_wait, refresher)
-        # Everything alive now (modules, routes, models, the resources) lives as long as the
-        # worker: frozen, the cyclic collector stops re-scanning it in every full collection,
-        # pauses that held every in-flight request (p99 5-7x p50 at saturation; 2-2.5x frozen).
-        # Objects made later are collected as before; unfrozen at shutdown so an app built in a
-        # test goes too.
-        gc.collect()
-        gc.freeze()
-        stack.callback(gc.unfreeze)
         yield {"resources": resources}
     logger.info("resources closed: jobs cancelled, engine disposed, cache client closed")
 
@@ -176,12 +164,3 @@ async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-async def get_resources(request: Request) -> Resources:
-    # async: FastAPI runs a plain-def dependency in its thread pool, a hop per request
-    resources: Resources = request.state.resources
-    return resources
-
-
-ResourcesDep = Annotated[Resources, Depends(get_resources)]

@@ -5,18 +5,19 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from app import speedups
 from app.errors import install_error_handlers
 from app.lifespan import lifespan
 from app.logs import install_logging
 from app.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, RequestMetricsMiddleware
-from app.routes import debug, export, health, items, jobs, metrics, notify
+from app.ops import debug
+from app.routes import export, health, items, jobs, metrics, notify
 from app.settings import Settings, load_settings
 
-BUILD = "fixed"
 
-
-def create_app(settings: Settings | None = None, *, build: str = BUILD) -> FastAPI:
+def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings if settings is not None else load_settings()
     # the app's own loggers; handlers belong to the server (uvicorn/gunicorn) or the test runner
     logging.getLogger("app").setLevel(settings.log_level.upper())
@@ -28,7 +29,7 @@ def create_app(settings: Settings | None = None, *, build: str = BUILD) -> FastA
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.build = build
+    app.state.poolclass = AsyncAdaptedQueuePool  # SQLAlchemy's own; the speed-ups swap theirs in
     install_error_handlers(app)
     # the last added runs first: the request id is known before a body is refused
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
@@ -44,6 +45,8 @@ def create_app(settings: Settings | None = None, *, build: str = BUILD) -> FastA
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(debug.router)
+    if settings.speedups:
+        speedups.install(app)
     return app
 
 

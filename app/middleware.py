@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.metrics import UNMATCHED_ROUTE
+from app.ops.metrics import UNMATCHED_ROUTE
 
 REQUEST_ID_HEADER = "x-request-id"
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

@@ -32,6 +32,18 @@ class Settings(BaseSettings):
         "info", description="Log level of the app and the servers."
     )
 
+    app_name: str = Field(
+        "leakproof",
+        pattern=r"^[A-Za-z0-9_.-]{1,40}$",
+        description="Names this service: its database and cache connections (<app_name>:<pid>) "
+        "and its shared cache keys.",
+    )
+    speedups: bool = Field(
+        True,
+        description="Switch on the measured speed-ups of app/speedups (fair pool, driver read, "
+        "frozen heap); off: the plain service.",
+    )
+
     database_url: SecretStr | None = Field(
         None,
         description="PostgreSQL URL (postgresql://user:pass@host/db or ?host=/socket/dir). "
@@ -72,7 +84,7 @@ class Settings(BaseSettings):
     cache_key_prefix: str = Field(
         "leakproof",
         pattern=r"^[A-Za-z0-9_.:-]+$",
-        description="Prefix of the Redis keys (the build is appended), so apps can share a Redis.",
+        description="Prefix of the Redis keys (app_name is appended), so apps can share a Redis.",
     )
     cache_redis_pool_size: int = Field(
         10, ge=1, le=1000, description="Redis connections per worker; more requests wait."

@@ -14,9 +14,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
-
-from fastapi import Depends, Request
+from typing import Literal
 
 logger = logging.getLogger(__name__)
 
@@ -118,11 +116,3 @@ class TaskRegistry:
             logger.error(
                 "%d jobs ignored cancellation for %.1fs", len(pending), self._shutdown_timeout_s
             )
-
-
-def get_registry(request: Request) -> TaskRegistry:
-    registry: TaskRegistry = request.state.resources.registry
-    return registry
-
-
-RegistryDep = Annotated[TaskRegistry, Depends(get_registry)]

@@ -3,14 +3,14 @@
 A client is a connection pool with an SSL context: building one costs milliseconds of CPU and
 hundreds of KB outside the Python heap, and an unclosed one keeps its sockets. So there is one,
 with timeouts on every phase and a bound on its connections, and handlers borrow it through
-``WebhookClientDep``.
+``app.deps.WebhookClientDep``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import HTTPException, status
 
 if TYPE_CHECKING:
     import httpx
@@ -29,19 +29,6 @@ def create_client(*, timeout_s: float, max_connections: int) -> httpx.AsyncClien
         ),
         follow_redirects=False,  # a webhook that redirects is misconfigured; say so, do not chase
     )
-
-
-async def get_webhook_client(request: Request) -> httpx.AsyncClient:
-    client: httpx.AsyncClient | None = request.state.resources.webhook_client
-    if client is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail="no webhook is configured; set LEAKPROOF_WEBHOOK_URL to enable notifications",
-        )
-    return client
-
-
-WebhookClientDep = Annotated["httpx.AsyncClient", Depends(get_webhook_client)]
 
 
 async def deliver(client: httpx.AsyncClient, url: str, event: dict[str, object]) -> int:

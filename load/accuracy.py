@@ -43,7 +43,7 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
     "client-per-request": (("resource-leak", "object-leak"), "fds"),
     # the series are allocated where the fixed code calls labels(); the twin only feeds it raw
     # paths, and tracemalloc names where memory is allocated, not where a value came from
-    "metrics-cardinality": (("object-leak",), "app/metrics.py:observe"),
+    "metrics-cardinality": (("object-leak",), "app/ops/metrics.py:observe"),
     "schema-per-call": (("object-leak",), "app/leaky/schema_per_call.py"),
 }
 CONNECTIONS = ("db_connections", "pool_checked_out", "pool pinned", "db connections beyond")
@@ -112,7 +112,7 @@ def judge_run(scenario: str, summary: dict[str, Any], tally: Tally) -> str:
 def run_one(scenario: str, out: Path, extra: list[str]) -> dict[str, Any] | None:
     """One compare in a process of its own; stopped with SIGTERM, so that it stops what it
     started, if this one is interrupted."""
-    command = [sys.executable, "-m", "app.cli", "compare", "--quick", "--scenarios", scenario,
+    command = [sys.executable, "-m", "app.dev.cli", "compare", "--quick", "--scenarios", scenario,
                "--out", str(out), *extra]  # fmt: skip
     (out / "summary.json").unlink(missing_ok=True)  # never an old run's answer
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

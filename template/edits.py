@@ -25,6 +25,7 @@ class Answers:
     leaky_twin: bool
     load_lab: bool
     redis: bool
+    speedups: bool = True
 
     @classmethod
     def from_json(cls, text: str) -> Answers:

@@ -83,7 +83,7 @@ def trim_cli(text: str, answers: Answers) -> str:
     if answers.leaky_twin:
         return text
     # `serve --build leaky` would only say that the build is missing: offer no such choice
-    return sub_once(text, r', "leaky": "app\.leaky\.main:app"', "", where="app/cli.py BUILDS")
+    return sub_once(text, r', "leaky": "app\.leaky\.main:app"', "", where="app/dev/cli.py BUILDS")
 
 
 def set_database(text: str, answers: Answers) -> str:
@@ -91,7 +91,7 @@ def set_database(text: str, answers: Answers) -> str:
         text,
         r'^EMBEDDED_DATABASE = ".*"$',
         f"EMBEDDED_DATABASE = {json.dumps(answers.database_name)}",
-        where="app/lifespan.py",
+        where="app/dev/database.py",
     )
 
 

@@ -16,6 +16,7 @@ from app.lifespan import Resources
 from app.main import create_app
 from app.settings import Settings
 from tests.database import reset_schema, test_database_url, truncate_tables
+from tests.lifespan_manager import resources_of
 from tests.servers import kill_leftovers
 
 SettingsFactory = Callable[..., Settings]
@@ -54,7 +55,7 @@ async def app(settings: Settings, database_url: str) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     async with LifespanManager(application) as manager:
         application.state.lifespan_app = manager.app
-        application.state.resources = manager._state["resources"]
+        application.state.resources = resources_of(manager)
         running_before = asyncio.all_tasks()
         yield application
         await assert_nothing_left_behind(application.state.resources, running_before)

@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from app import embedded_postgres, migrations
+from app.dev import embedded_postgres, migrations
 from app.models import Base
 
 TEST_URL_ENV = "LEAKPROOF_TEST_DATABASE_URL"

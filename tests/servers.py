@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 
-from app import embedded_postgres
+from app.dev import embedded_postgres
 
-LEAKPROOF = [sys.executable, "-m", "app.cli"]
+LEAKPROOF = [sys.executable, "-m", "app.dev.cli"]
 
 
 @dataclass

@@ -1,45 +1,46 @@
-"""The engine's pool serves waiters first come, first served, and the driver-level read path
-holds no transaction and no connection after it returns, and never pools a connection in an
-unknown state. On the real PostgreSQL."""
+"""The session dependency has one path: commit when the handler returns, roll back when it
+raises or is cancelled, and the connection goes back to the pool every time. On the real
+PostgreSQL, with SQLAlchemy's own pool."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
-import asyncpg
 import pytest
-from asyncpg.transaction import Transaction
-from sqlalchemy import Integer, bindparam, literal, select, text
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.pool import AsyncAdaptedQueuePool
+from starlette.requests import Request
 
-from app.db import ConnectionLost, DriverQuery, application_name, create_engine, fetch_row
+from app.db import create_engine, create_sessionmaker, get_session
 from app.models import Item
-from tests.database import connected, end_connections
-
-
-def one_connection_engine(url: str, *, pool_timeout_s: float = 5.0) -> AsyncEngine:
-    return create_engine(
-        url,
-        build="test",
-        pool_size=1,
-        max_overflow=0,
-        pool_timeout_s=pool_timeout_s,
-        pool_recycle_s=-1,
-        pool_pre_ping=False,
-        statement_timeout_ms=0,
-    )
+from tests.database import truncate_tables
 
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = one_connection_engine(database_url)
+    engine = create_engine(
+        database_url, app_name="test-session", pool_size=1, max_overflow=0, pool_timeout_s=5,
+        pool_recycle_s=-1, pool_pre_ping=False, statement_timeout_ms=0,
+    )  # fmt: skip
     yield engine
     await engine.dispose()
+    await truncate_tables(database_url)
+
+
+def request_for(engine: AsyncEngine) -> Request:
+    """A request as the lifespan's state makes it: the resources hold the sessionmaker."""
+    resources = SimpleNamespace(sessionmaker=create_sessionmaker(engine))
+    return Request({"type": "http", "state": {"resources": resources}})
+
+
+async def items_named(engine: AsyncEngine, name: str) -> int:
+    async with AsyncSession(engine) as session:
+        count: int = await session.scalar(select(func.count()).where(Item.name == name)) or 0
+    return count
 
 
 def checked_out(engine: AsyncEngine) -> int:
@@ -48,274 +49,52 @@ def checked_out(engine: AsyncEngine) -> int:
     return count
 
 
-async def queue_up(
-    engine: AsyncEngine, count: int, served: list[int], hold_s: float = 0.0
-) -> list[asyncio.Task[None]]:
-    """``count`` requests that each take the connection in turn; they record their number."""
-
-    async def request(number: int) -> None:
-        async with engine.connect() as connection:
-            served.append(number)
-            await connection.execute(text("SELECT 1"))
-            await asyncio.sleep(hold_s)
-
-    tasks = []
-    for number in range(count):
-        tasks.append(asyncio.create_task(request(number)))
-        await asyncio.sleep(0)  # each one reaches the pool's queue before the next starts
-    return tasks
+async def test_the_default_pool_is_sqlalchemy_s_own(engine: AsyncEngine) -> None:
+    assert type(engine.pool) is AsyncAdaptedQueuePool
 
 
-async def test_waiters_get_the_connection_in_arrival_order(engine: AsyncEngine) -> None:
-    served: list[int] = []
-    async with engine.connect() as holder:
-        await holder.execute(text("SELECT 1"))
-        tasks = await queue_up(engine, 8, served)
-        await asyncio.sleep(0.05)
-        assert served == []  # all of them wait for the one connection
-    await asyncio.gather(*tasks)
-    assert served == list(range(8))
+async def test_a_handler_that_returns_commits_and_closes(engine: AsyncEngine) -> None:
+    dependency = get_session(request_for(engine))
+    session = await anext(dependency)
+    session.add(Item(name="kept", price=1))
+    await session.flush()
+    with pytest.raises(StopAsyncIteration):
+        await anext(dependency)  # the handler returned
+    assert not session.in_transaction()
     assert checked_out(engine) == 0
+    assert await items_named(engine, "kept") == 1
 
 
-async def served_after_a_release(engine: AsyncEngine) -> list[str]:
-    """Three requests wait for the only connection; it is released, and a newcomer asks for
-    one in the same breath, before the woken waiter has run."""
-    served: list[str] = []
-    holder = await engine.connect()
-    await holder.execute(text("SELECT 1"))
-    numbers: list[int] = []
-    waiters = await queue_up(engine, 3, numbers)
-    await asyncio.sleep(0.02)
-    await holder.close()
-    async with engine.connect():
-        served.extend(str(number) for number in numbers)
-        served.append("newcomer")
-    await asyncio.gather(*waiters)
-    served.extend(str(number) for number in numbers[len(served) - 1 :])
-    return served
+async def test_a_handler_that_raises_rolls_back_and_the_error_goes_on(engine: AsyncEngine) -> None:
+    dependency = get_session(request_for(engine))
+    session = await anext(dependency)
+    session.add(Item(name="undone", price=1))
+    await session.flush()
+    with pytest.raises(RuntimeError, match="the handler failed"):
+        await dependency.athrow(RuntimeError("the handler failed"))
+    assert checked_out(engine) == 0
+    assert await items_named(engine, "undone") == 0
 
 
-async def test_a_newcomer_does_not_take_a_returned_connection_from_a_waiter(
+async def test_a_cancelled_request_rolls_back_and_closes(engine: AsyncEngine) -> None:
+    dependency = get_session(request_for(engine))
+    session = await anext(dependency)
+    session.add(Item(name="abandoned", price=1))
+    await session.flush()
+    await dependency.aclose()  # what FastAPI does when the request goes away mid-handler
+    assert checked_out(engine) == 0
+    assert await items_named(engine, "abandoned") == 0
+
+
+async def test_a_commit_that_fails_raises_and_gives_the_connection_back(
     engine: AsyncEngine,
 ) -> None:
-    assert await served_after_a_release(engine) == ["0", "1", "2", "newcomer"]
-
-
-async def test_the_stock_pool_lets_a_newcomer_jump_the_queue(database_url: str) -> None:
-    """Why the pool class exists: SQLAlchemy's own asyncio queue lets a newcomer take the
-    connection that was released for the first waiter."""
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from app.db import async_url
-
-    stock = create_async_engine(
-        async_url(database_url), pool_size=1, max_overflow=0, poolclass=AsyncAdaptedQueuePool
-    )
-    try:
-        assert (await served_after_a_release(stock))[0] == "newcomer"
-    finally:
-        await stock.dispose()
-
-
-async def test_a_waiter_that_times_out_gets_the_pool_timeout_and_nothing_is_lost(
-    database_url: str,
-) -> None:
-    engine = one_connection_engine(database_url, pool_timeout_s=0.1)
-    try:
-        holder = await engine.connect()
-        with pytest.raises(sa_exc.TimeoutError):
-            await engine.connect()
-        await holder.close()
-        assert await backend_pid(engine) > 0
-        assert checked_out(engine) == 0
-    finally:
-        await engine.dispose()
-
-
-async def test_a_cancelled_waiter_passes_its_connection_on(engine: AsyncEngine) -> None:
-    served: list[int] = []
-    holder = await engine.connect()
-    await holder.execute(text("SELECT 1"))
-    waiters = await queue_up(engine, 3, served)
-    await asyncio.sleep(0.02)
-    await holder.close()  # handed to waiter 0, which is cancelled before it runs
-    waiters[0].cancel()
-    results = await asyncio.gather(*waiters, return_exceptions=True)
-    assert isinstance(results[0], asyncio.CancelledError)
-    assert served == [1, 2]
+    async with AsyncSession(engine) as setup, setup.begin():
+        setup.add(Item(name="taken", price=1))
+    dependency = get_session(request_for(engine))
+    session = await anext(dependency)
+    session.add(Item(name="taken", price=2))  # not flushed: the commit is what fails
+    with pytest.raises(IntegrityError):
+        await anext(dependency)
     assert checked_out(engine) == 0
-
-
-SELECT_PID = DriverQuery("SELECT pg_backend_pid()", ())
-
-
-async def backend_pid(engine: AsyncEngine) -> int:
-    """The server process behind the pool's connection: a new one means a new connection."""
-    row = await fetch_row(engine, SELECT_PID, {})
-    assert row is not None
-    return int(row[0])
-
-
-async def test_a_compiled_query_passes_its_arguments_in_the_statement_s_order(
-    engine: AsyncEngine,
-) -> None:
-    query = DriverQuery.compile(
-        select(bindparam("low", type_=Integer) - bindparam("high", type_=Integer))
-    )
-    assert query.parameter_names == ("low", "high")
-    assert "$1" in query.sql
-    assert "$2" in query.sql
-    row = await fetch_row(engine, query, {"high": 2, "low": 1})
-    assert row is not None
-    assert row[0] == -1  # 1 - 2; swapped, it would be 2 - 1
-
-
-async def test_a_compiled_query_keeps_the_values_the_statement_carries(
-    engine: AsyncEngine,
-) -> None:
-    query = DriverQuery.compile(
-        select(bindparam("id", type_=Integer) + 100).where(literal(1) == 1).limit(5)
-    )
-    assert query.parameter_names[0] == "id"
-    row = await fetch_row(engine, query, {"id": 1})
-    assert row is not None
-    assert row[0] == 101
-    with pytest.raises(KeyError, match="'id'"):
-        query.arguments({})
-
-
-def test_a_query_that_must_be_rendered_per_call_is_refused_at_compile_time() -> None:
-    with pytest.raises(ValueError, match="ANY"):
-        DriverQuery.compile(select(Item.id).where(Item.id.in_([1, 2])))
-
-
-def test_the_item_read_is_compiled_from_the_model() -> None:
-    from app.routes.items import ITEM_BY_ID
-
-    assert ITEM_BY_ID.parameter_names == ("item_id",)
-    assert all(column.name in ITEM_BY_ID.sql for column in Item.__table__.columns)
-
-
-async def test_fetch_row_sends_no_begin_and_returns_the_connection_reset(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    await backend_pid(engine)  # first connect: the dialect's own queries
-    begins: list[object] = []
-    start = Transaction.start
-
-    async def counting_start(self: Transaction) -> None:  # the driver's BEGIN
-        begins.append(self)
-        await start(self)
-
-    monkeypatch.setattr(Transaction, "start", counting_start)
-    await backend_pid(engine)
-    assert begins == []
-    assert checked_out(engine) == 0
-    async with engine.connect() as connection:  # the same pooled connection, back to normal
-        await connection.execute(text("SELECT 1"))
-        await connection.rollback()
-    assert len(begins) == 1
-
-
-async def test_a_failed_statement_gives_its_connection_back_for_reuse(engine: AsyncEngine) -> None:
-    before = await backend_pid(engine)
-    with pytest.raises(asyncpg.UndefinedColumnError):
-        await fetch_row(engine, DriverQuery("SELECT no_such_column FROM items", ()), {})
-    assert checked_out(engine) == 0
-    assert await backend_pid(engine) == before  # PostgreSQL answered: the connection is sound
-
-
-async def test_a_misused_driver_is_a_bug_not_a_lost_connection(engine: AsyncEngine) -> None:
-    with pytest.raises(asyncpg.InterfaceError, match="expects 1 argument"):
-        await fetch_row(engine, DriverQuery("SELECT $1::int", ()), {})
-    assert checked_out(engine) == 0
-    assert await backend_pid(engine) > 0
-
-
-async def test_a_connection_the_server_ended_is_replaced_not_pooled_again(
-    engine: AsyncEngine, database_url: str
-) -> None:
-    ended = await backend_pid(engine)
-    assert await end_connections(database_url, application_name("test")) == 1
-    # the driver says "connection is closed", or shows a protocol state error when the end
-    # arrives mid-statement: either way the cause of a ConnectionLost
-    with pytest.raises(ConnectionLost):
-        await backend_pid(engine)
-    assert checked_out(engine) == 0
-    assert await backend_pid(engine) != ended  # the pool opened a new one
-
-
-async def test_one_lost_connection_retires_the_others_the_server_ended_with_it(
-    database_url: str,
-) -> None:
-    engine = create_engine(
-        database_url, build="test-lost", pool_size=3, max_overflow=0, pool_timeout_s=5,
-        pool_recycle_s=-1, pool_pre_ping=False, statement_timeout_ms=0,
-    )  # fmt: skip
-    try:
-        # three connections in the pool, all opened before the "restart"
-        sleep = DriverQuery("SELECT pg_sleep(0.05)", ())
-        await asyncio.gather(*(fetch_row(engine, sleep, {}) for _ in range(3)))
-        assert await end_connections(database_url, application_name("test-lost")) == 3
-        with pytest.raises(ConnectionLost):
-            await backend_pid(engine)
-        # the two other dead connections are never handed out again
-        for _ in range(4):
-            assert await backend_pid(engine) > 0
-        assert checked_out(engine) == 0
-    finally:
-        await engine.dispose()
-
-
-async def test_a_connection_that_cannot_be_made_raises_sqlalchemy_s_error(
-    database_url: str,
-) -> None:
-    # as engine.connect() raises it, so app/errors.py answers it the same way
-    missing = make_url(database_url).set(database="leakproof_no_such_database")
-    engine = one_connection_engine(missing.render_as_string(hide_password=False))
-    try:
-        with pytest.raises(sa_exc.DBAPIError) as raised:
-            await backend_pid(engine)
-        assert isinstance(raised.value.orig, engine.dialect.loaded_dbapi.Error)
-        assert checked_out(engine) == 0
-    finally:
-        await engine.dispose()
-
-
-async def test_an_interrupted_statement_does_not_put_its_connection_back(
-    engine: AsyncEngine,
-) -> None:
-    interrupted = await backend_pid(engine)
-    sleeper = asyncio.create_task(fetch_row(engine, DriverQuery("SELECT pg_sleep(10)", ()), {}))
-    await asyncio.sleep(0.2)
-    sleeper.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await sleeper
-    assert checked_out(engine) == 0
-    assert await backend_pid(engine) != interrupted
-
-
-async def test_a_second_cancellation_does_not_leave_the_statement_running_in_the_server(
-    engine: AsyncEngine, database_url: str
-) -> None:
-    await backend_pid(engine)
-    sleeper = asyncio.create_task(fetch_row(engine, DriverQuery("SELECT pg_sleep(20)", ()), {}))
-    await asyncio.sleep(0.2)
-    sleeper.cancel()
-    await asyncio.sleep(0)  # the first cancellation reaches the read, which starts invalidating
-    sleeper.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await sleeper
-    assert checked_out(engine) == 0
-    async with connected(database_url) as admin:
-        for _ in range(20):  # the server takes a moment to act on the cancel request
-            still_sleeping = await admin.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 "
-                "AND query LIKE 'SELECT pg_sleep%' AND state = 'active'",
-                application_name("test"),
-            )
-            if not still_sleeping:
-                break
-            await asyncio.sleep(0.1)
-    assert still_sleeping == 0  # without the cancel request it would sleep its 20 s
+    assert await items_named(engine, "taken") == 1

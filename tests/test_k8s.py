@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from app.main import create_app
-from app.memory_budget import JITTER_SHARE, MB, auto_budget_bytes
+from app.serving.memory_budget import JITTER_SHARE, MB, auto_budget_bytes
 from app.settings import MIN_WORKER_MEMORY_MB, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent

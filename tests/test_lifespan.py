@@ -1,7 +1,9 @@
-"""The lifespan closes what it made, also when start-up fails half way."""
+"""The lifespan closes what it made, also when start-up fails half way, and uses the database
+URL it is given."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +11,7 @@ from asgi_lifespan import LifespanManager
 
 from app import lifespan
 from app.main import create_app
+from app.settings import SettingsError
 from tests.conftest import SettingsFactory
 
 
@@ -33,3 +36,14 @@ async def test_a_start_up_that_fails_late_closes_the_engine_it_already_made(
         async with LifespanManager(app):
             pass
     assert made["engine"].pool is not made["pool"]  # dispose() replaced the pool: it was closed
+
+
+async def test_the_lifespan_receives_a_url_and_never_starts_a_database_itself(
+    make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("LEAKPROOF_DATABASE_URL", raising=False)
+    app = create_app(make_settings(database_url=None, data_dir=tmp_path))
+    with pytest.raises(SettingsError, match=r"LEAKPROOF_DATABASE_URL.*leakproof serve"):
+        async with LifespanManager(app):
+            pass
+    assert not (tmp_path / "pgdata").exists()  # resolving one is the entry's job (app/dev)

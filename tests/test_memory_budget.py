@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from app.memory_budget import (
+from app.serving.memory_budget import (
     JITTER_SHARE,
     MB,
     BudgetError,

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from app import migrations
+from app.dev import migrations
 from tests.database import connected
 
 

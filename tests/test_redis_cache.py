@@ -22,6 +22,7 @@ from app.schemas import ItemRead
 from app.settings import load_settings
 from tests import redis_server
 from tests.conftest import SettingsFactory
+from tests.lifespan_manager import resources_of
 from tests.servers import free_port
 
 
@@ -145,21 +146,19 @@ async def test_the_app_shares_items_through_redis_and_closes_its_client_on_shutd
             item = (await http.post("/items", json={"name": "shared", "price": 1})).json()
             for _ in range(3):
                 assert (await http.get(f"/items/{item['id']}")).json() == item
-            cache = manager._state["resources"].cache.of("items", ItemRead)
+            cache = resources_of(manager).cache.of("items", ItemRead)
             assert isinstance(cache, RedisCache)
             assert ((await cache.stats()).hits, (await cache.stats()).misses) == (2, 1)
-            # another replica would read it from here: under the build's prefix, in items'
-            assert await client.exists(f"{{{prefix}:fixed:items}}:{item['id']}") == 1
+            # another replica would read it from here: under the app's prefix, in items'
+            assert await client.exists(f"{{{prefix}:leakproof:items}}:{item['id']}") == 1
             patched = await http.patch(f"/items/{item['id']}", json={"price": 2})
             assert (await http.get(f"/items/{item['id']}")).json() == patched.json()
             debug = (await http.get("/debug/stats")).json()
             assert debug["cache"]["size"] == 1
-            assert any(
-                name.startswith("leakproof-fixed:") for name in await connected_names(client)
-            )
+            assert any(name.startswith("leakproof:") for name in await connected_names(client))
             await cache.clear()
     # the lifespan closed the client: none of the app's connections is left on the server
-    assert not any(name.startswith("leakproof-fixed:") for name in await connected_names(client))
+    assert not any(name.startswith("leakproof:") for name in await connected_names(client))
 
 
 def test_a_cache_url_that_is_not_redis_names_the_setting() -> None:

@@ -27,13 +27,14 @@ from template.edits import Answers, TemplateError, drop_array_item, sub_once
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 TEST_DATABASE = os.environ.get("LEAKPROOF_TEST_DATABASE", "leakproof_test") + "_template_gen"
-# the most exclusion logic at once: the lab and Redis out, the twin in, a long name
+# the most exclusion logic at once: the lab, Redis and the speed-ups out, the twin in, a long name
 NON_DEFAULT = {
     "project_name": "inventory-reconciliation",
     "database_name": "stock",
     "leaky_twin": "true",
     "load_lab": "false",
     "redis": "false",
+    "speedups": "false",
 }
 
 
@@ -110,12 +111,16 @@ def test_a_project_without_lab_and_redis_passes_its_own_lint_and_tests(tmp_path:
     assert (project / "app" / "leaky").is_dir()
     assert (project / ".ci" / "run").is_file()
     assert (project / ".copier-answers.yml").is_file()
-    for dropped in ("load", "tests/load", "app/redis_cache.py", "tests/redis_server.py"):
+    for dropped in (
+        "load", "tests/load", "app/redis_cache.py", "tests/redis_server.py", "app/speedups",
+        "tests/speedups",
+    ):  # fmt: skip
         assert not (project / dropped).exists(), dropped
     texts = project_files(project)
     assert not mentions(texts, r"(?i)leakproof|redis|cache_url")
+    assert not mentions({n: t for n, t in texts.items() if n.endswith(".py")}, r"speedups")
     assert not mentions(texts, r"(from|import) load\b|\"load[.:/]|make (compare|soak|bench)")
-    assert 'EMBEDDED_DATABASE = "stock"' in texts["app/lifespan.py"]
+    assert 'EMBEDDED_DATABASE = "stock"' in texts["app/dev/database.py"]
     assert texts["README.md"].split("```sh\n", 1)[1].startswith("make test")
     check_lint_types_and_lock(project)
     declare_distribution(project, tmp_path / "site")
@@ -187,9 +192,9 @@ def test_the_rename_covers_each_spelling_of_the_name() -> None:
 
 def test_a_python_name_takes_the_underscore_spelling() -> None:
     answers = Answers("order-service", "order_service", "d", "orders", False, True, True)
-    source = 'from app.cli import main as leakproof\nleakproof(["leakproof"])  # leakproof\n'
+    source = 'from app.dev.cli import main as leakproof\nleakproof(["leakproof"])  # leakproof\n'
     assert rename_python(source, answers) == (
-        "from app.cli import main as order_service\n"
+        "from app.dev.cli import main as order_service\n"
         'order_service(["order-service"])  # order-service\n'
     )
 

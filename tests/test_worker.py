@@ -12,8 +12,8 @@ import pytest
 from starlette.types import Receive, Scope, Send
 from uvicorn.config import Config
 
-from app.memory_budget import MB, rss_bytes
-from app.worker import DrainingServer
+from app.serving.memory_budget import MB, rss_bytes
+from app.serving.worker import DrainingServer
 
 
 async def nothing(scope: Scope, receive: Receive, send: Send) -> None:
@@ -33,7 +33,7 @@ async def test_a_worker_past_its_budget_exits_as_max_requests_does_and_says_why(
     over.server_state.total_requests = 1234
     tracemalloc.start(1)
     try:
-        with caplog.at_level(logging.WARNING, logger="app.worker"):
+        with caplog.at_level(logging.WARNING, logger="app.serving.worker"):
             watching = asyncio.create_task(over.watch_memory())
             await asyncio.sleep(0.15)  # the baseline snapshot, then the next check
             retained = [b"x" * (256 * 1024) for _ in range(64)]  # 16 MB that grew meanwhile

@@ -33,8 +33,8 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.deps import EngineDep
 from app.leaky.seams import Scenario, add_route_in_front, retained
-from app.lifespan import ResourcesDep
 from app.routes.export import COPY_QUEUE_CHUNKS, CSV_COPY_QUERY, MEDIA_TYPES, ExportFormat
 
 ID = "aborted-stream"
@@ -77,13 +77,13 @@ async def csv_rows(engine: AsyncEngine, download: Download) -> AsyncGenerator[by
 
 async def export_items(
     request: Request,
-    resources: ResourcesDep,
+    engine: EngineDep,
     format: Annotated[ExportFormat, Query(description="ndjson or csv")] = ExportFormat.ndjson,
 ) -> StreamingResponse:
     download = Download()
     downloads = retained(request.app, ID)
     downloads.append(download)
-    download.generator = rows = csv_rows(resources.engine, download)
+    download.generator = rows = csv_rows(engine, download)
 
     async def tracked() -> AsyncGenerator[bytes, None]:
         async for chunk in rows:

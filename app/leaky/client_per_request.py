@@ -18,7 +18,7 @@ objects (``AsyncLock``, ``ResourceGuard``, ``Event``).
 The line that makes them is in ``get_webhook_client``.
 
 The fix: ``app/webhooks.py:create_client``, called once by ``app/lifespan.py:lifespan`` (timeouts,
-bounded connections, closed at shutdown), and ``app/webhooks.py:get_webhook_client``, which hands
+bounded connections, closed at shutdown), and ``app/deps.py:get_webhook_client``, which hands
 that one client to every request.
 """
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI, HTTPException, Request, status
 
-from app import webhooks
+from app import deps
 from app.leaky.seams import Scenario, override_dependency, retained
 
 ID = "client-per-request"
@@ -47,7 +47,7 @@ async def get_webhook_client(request: Request) -> httpx.AsyncClient:
 
 
 def install(app: FastAPI) -> None:
-    override_dependency(app, webhooks.get_webhook_client, get_webhook_client)
+    override_dependency(app, deps.get_webhook_client, get_webhook_client)
 
 
 async def release(app: FastAPI) -> None:

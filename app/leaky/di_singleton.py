@@ -6,15 +6,15 @@ every call is a miss and the cache keeps each key alive: an unbounded, process-w
 never forgets. ``maxsize=128`` only caps the damage; the same happens with a method (``self`` is
 a key) or a class-level dict of instances.
 
-Retained: every ``starlette.requests.Request`` that reached a route using ``ResourcesDep`` (ready
-probe, metrics, jobs, export, debug), with its ASGI scope, headers and the server's per-request
-objects its ``receive``/``send`` point at.
+Retained: every ``starlette.requests.Request`` that reached a route using ``EngineDep`` (ready
+probe, metrics, export, debug, the speed-ups' item read), with its ASGI scope, headers and the
+server's per-request objects its ``receive``/``send`` point at.
 
 Grows: ``/debug/growth`` lists ``Request``, ``dict`` and the server's ``RequestResponseCycle``;
 ``/debug/stats`` ``gc_objects`` and ``rss_mb``. One Request per request, forever.
 
-The fix: ``app/lifespan.py:get_resources`` (a plain function: it reads the app-wide resources the
-lifespan built once; nothing per request is cached).
+The fix: ``app/deps.py:get_engine`` (a plain function: it reads the app-wide engine the lifespan
+built once; nothing per request is cached).
 """
 
 # no `from __future__ import annotations`: FastAPI reads the signature through the lru_cache
@@ -23,36 +23,36 @@ lifespan built once; nothing per request is cached).
 from functools import cache
 
 from fastapi import FastAPI, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import lifespan
+from app import deps
 from app.leaky.seams import Scenario, override_dependency
-from app.lifespan import Resources
 
 ID = "di-singleton"
 
 
 @cache
-def get_resources(request: Request) -> Resources:
+def get_engine(request: Request) -> AsyncEngine:
     """Same body as the fix; the decorator is the bug."""
-    resources: Resources = request.state.resources
-    return resources
+    engine: AsyncEngine = request.state.resources.engine
+    return engine
 
 
 def install(app: FastAPI) -> None:
-    override_dependency(app, lifespan.get_resources, get_resources)
+    override_dependency(app, deps.get_engine, get_engine)
 
 
 async def release(_app: FastAPI) -> None:
     """For tests: forget every kept request (the cache is process-wide)."""
-    get_resources.cache_clear()
+    get_engine.cache_clear()
 
 
 SCENARIO = Scenario(
     id=ID,
-    endpoint="GET /health/ready (every route with ResourcesDep)",
+    endpoint="GET /health/ready (every route with EngineDep)",
     leaks="every Request, its scope and headers, as lru_cache keys",
     signal="gc_objects, rss_mb; /debug/growth: Request",
-    fix="app/lifespan.py:get_resources",
+    fix="app/deps.py:get_engine",
     install=install,
     release=release,
 )

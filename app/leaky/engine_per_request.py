@@ -36,19 +36,18 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import create_engine
+from app.deps import EngineDep, SettingsDep
 from app.leaky.seams import Scenario, replace_route, retained
-from app.lifespan import ResourcesDep
 from app.routes.health import READY_TIMEOUT_S
 
 ID = "engine-per-request"
 OPEN_CONNECTIONS_MAX = 20
 
 
-async def ready(request: Request, resources: ResourcesDep) -> JSONResponse:
-    settings = resources.settings
+async def ready(request: Request, settings: SettingsDep, app_engine: EngineDep) -> JSONResponse:
     engine = create_engine(
-        resources.engine.url.render_as_string(hide_password=False),
-        build=resources.build,
+        app_engine.url.render_as_string(hide_password=False),
+        app_name=settings.app_name,
         pool_size=1,
         max_overflow=0,
         pool_timeout_s=settings.db_pool_timeout_s,

@@ -1,7 +1,7 @@
 """The leaky twin's ASGI entry: ``app.leaky.main:app`` (``leakproof serve --build leaky``).
 
-``create_leaky_app`` builds the fixed app (``app.main.create_app``, with ``build="leaky"`` so its
-connections are named ``leakproof-leaky:<pid>`` in pg_stat_activity) and installs the chosen
+``create_leaky_app`` builds the fixed app (``app.main.create_app``, named ``leakproof-leaky`` so its
+connections are ``leakproof-leaky:<pid>`` in pg_stat_activity) and installs the chosen
 scenarios of the catalogue, each through FastAPI's own seams. ``LEAKPROOF_LEAKS`` chooses them:
 ``all`` (the default) or a comma list of ids; ``leakproof leaks`` lists them.
 """
@@ -20,10 +20,15 @@ from app.settings import ENV_PREFIX, Settings, SettingsError
 
 logger = logging.getLogger(__name__)
 
-BUILD = "leaky"
+APP_NAME = "leakproof-leaky"
 
 
 class LeakySettings(Settings):
+    app_name: str = Field(
+        APP_NAME,
+        pattern=r"^[A-Za-z0-9_.-]{1,40}$",
+        description="The twin's name, so its connections and keys are told from the fixed app's.",
+    )
     leaks: str = Field(
         ALL, description="Leaks the twin switches on: all, or a comma list (leakproof leaks)."
     )
@@ -60,7 +65,9 @@ def create_leaky_app(
         chosen = parse_leaks(leaks)
     except ValueError as error:
         raise SettingsError(f"{ENV_PREFIX}LEAKS: {error}") from None
-    app = create_app(settings, build=BUILD)
+    if "app_name" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"app_name": APP_NAME})  # unless named explicitly
+    app = create_app(settings)
     app.title = "leakproof (leaky twin)"
     app.summary = f"The fixed service with these leaks switched on: {', '.join(chosen)}."
     app.state.leaks = chosen

@@ -17,7 +17,7 @@ lines), its size in bytes and its render time; ``/debug/growth`` lists ``MutexVa
 Every request to a new id adds series: the item lifecycle and job ids never repeat.
 
 The fix: ``app/middleware.py:RequestMetricsMiddleware.label`` (the route's template, and one
-``<unmatched>`` for paths no route matched), recorded into ``app/metrics.py:RequestMetrics``.
+``<unmatched>`` for paths no route matched), recorded into ``app/ops/metrics.py:RequestMetrics``.
 """
 
 from __future__ import annotations

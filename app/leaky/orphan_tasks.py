@@ -26,8 +26,8 @@ import uuid
 from fastapi import FastAPI, HTTPException, status
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.deps import SessionmakerDep
 from app.leaky.seams import Scenario, replace_route
-from app.lifespan import ResourcesDep
 from app.routes.jobs import JobId, _read, items_summary
 from app.schemas import JobCreate, JobRead
 from app.tasks import Job
@@ -52,10 +52,10 @@ async def summarise_then_beat(job: Job, sessionmaker: async_sessionmaker[AsyncSe
         beats += 1  # a progress heartbeat: each orphan also wakes the loop once a second
 
 
-async def start_job(resources: ResourcesDep, body: JobCreate | None = None) -> JobRead:
+async def start_job(sessionmaker: SessionmakerDep, body: JobCreate | None = None) -> JobRead:
     job = Job(id=uuid.uuid4().hex, name=(body or JobCreate()).kind)
     _JOBS[job.id] = job
-    task = asyncio.create_task(summarise_then_beat(job, resources.sessionmaker))
+    task = asyncio.create_task(summarise_then_beat(job, sessionmaker))
     _TASKS.add(task)  # a strong reference, and no done-callback to drop it
     return _read(job)
 

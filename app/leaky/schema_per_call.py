@@ -35,7 +35,7 @@ from fastapi import FastAPI, Query
 from pydantic import TypeAdapter, create_model
 from sqlalchemy import select
 
-from app.db import SessionDep
+from app.deps import SessionDep
 from app.leaky.seams import Scenario, replace_route
 from app.models import Item
 from app.schemas import ItemPage, ItemRead

@@ -41,7 +41,9 @@ class Scenario:
 
 def retained(app: FastAPI, scenario_id: str) -> list[Any]:
     """The list a scenario keeps its leaked objects in, one per app."""
-    kept: dict[str, list[Any]] = app.state._state.setdefault("leaky_retained", {})
+    kept: dict[str, list[Any]] | None = getattr(app.state, "leaky_retained", None)
+    if kept is None:
+        kept = app.state.leaky_retained = {}
     return kept.setdefault(scenario_id, [])
 
 

@@ -31,8 +31,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncResult, AsyncSession
 
 from app.db import get_session
+from app.deps import SettingsDep
 from app.leaky.seams import Scenario, add_route_in_front
-from app.lifespan import ResourcesDep
 from app.models import Item
 from app.routes.export import CSV_COLUMNS, MEDIA_TYPES, ExportFormat, ndjson_batch
 from app.streaming import ClosingStreamingResponse
@@ -49,13 +49,13 @@ async def ndjson_lines(result: AsyncResult[tuple[object, ...]]) -> AsyncGenerato
 
 
 async def export_items(
-    resources: ResourcesDep,
+    settings: SettingsDep,
     session: RequestSession,
     format: Annotated[ExportFormat, Query(description="ndjson or csv")] = ExportFormat.ndjson,
 ) -> ClosingStreamingResponse:
     columns = [getattr(Item, column) for column in CSV_COLUMNS]
     statement = select(*columns).order_by(Item.id)
-    batch = resources.settings.export_batch_rows
+    batch = settings.export_batch_rows
     result = await session.stream(statement.execution_options(yield_per=batch))
     return ClosingStreamingResponse(
         ndjson_lines(result),

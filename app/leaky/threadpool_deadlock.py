@@ -36,13 +36,14 @@ from typing import Annotated
 
 from anyio import from_thread
 from fastapi import Depends, FastAPI, Request
-from sqlalchemy import text
+from sqlalchemy import RowMapping, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.db import create_engine, fetch_row
+from app.db import create_engine
 from app.errors import not_found
 from app.leaky.seams import Scenario, replace_route, retained
-from app.routes.items import ITEM_BY_ID, ItemCacheDep, ItemId
+from app.models import Item
+from app.routes.items import ItemCacheDep, ItemId
 from app.schemas import ItemRead
 
 ID = "threadpool-deadlock"
@@ -61,7 +62,7 @@ def sync_engine(request: Request) -> AsyncEngine:
             engines.append(
                 create_engine(
                     resources.engine.url.render_as_string(hide_password=False),
-                    build=resources.build,
+                    app_name=settings.app_name,
                     pool_size=SYNC_POOL_SIZE,
                     max_overflow=0,
                     pool_timeout_s=settings.db_pool_timeout_s,
@@ -87,6 +88,12 @@ def get_session(request: Request) -> Iterator[AsyncSession]:
 SyncSessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
+async def fetch_item(engine: AsyncEngine, item_id: int) -> RowMapping | None:
+    async with engine.connect() as connection:
+        result = await connection.execute(select(Item.__table__).where(Item.id == item_id))
+        return result.mappings().first()
+
+
 def read_item(
     item_id: ItemId, request: Request, session: SyncSessionDep, cache: ItemCacheDep
 ) -> ItemRead:
@@ -94,7 +101,7 @@ def read_item(
     if isinstance(cached, ItemRead):
         return cached
     # connection two, while connection one is held idle in transaction by the dependency
-    row = from_thread.run(fetch_row, sync_engine(request), ITEM_BY_ID, {"item_id": item_id})
+    row = from_thread.run(fetch_item, sync_engine(request), item_id)
     if row is None:
         raise not_found("item", item_id)
     read = ItemRead.model_validate(dict(row))

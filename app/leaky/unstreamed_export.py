@@ -26,8 +26,8 @@ from fastapi import FastAPI, Query, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.deps import EngineDep
 from app.leaky.seams import Scenario, add_route_in_front
-from app.lifespan import ResourcesDep
 from app.models import Item
 from app.routes.export import CSV_COLUMNS, CSV_COPY_QUERY, MEDIA_TYPES, ExportFormat, ndjson_batch
 
@@ -57,10 +57,9 @@ async def csv_body(engine: AsyncEngine) -> bytes:
 
 
 async def export_items(
-    resources: ResourcesDep,
+    engine: EngineDep,
     format: Annotated[ExportFormat, Query(description="ndjson or csv")] = ExportFormat.ndjson,
 ) -> Response:
-    engine = resources.engine
     body = await (csv_body(engine) if format is ExportFormat.csv else ndjson_body(engine))
     return Response(
         body,

@@ -18,8 +18,8 @@ from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import Row, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.deps import EngineDep, ExportSlotsDep, SettingsDep
 from app.errors import documented
-from app.lifespan import ResourcesDep
 from app.models import Item
 from app.streaming import ClosingStreamingResponse
 
@@ -122,21 +122,21 @@ async def csv_rows(engine: AsyncEngine, timeout_s: float) -> AsyncGenerator[byte
     responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}}, **documented(503)},
 )
 async def export_items(
-    resources: ResourcesDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    slots: ExportSlotsDep,
     format: Annotated[ExportFormat, Query(description="ndjson or csv")] = ExportFormat.ndjson,
 ) -> ClosingStreamingResponse:
-    slots = resources.export_slots
     if not slots.try_acquire():
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             detail=f"{slots.limit} exports are already running; retry shortly",
             headers={"Retry-After": "5"},
         )
-    engine = resources.engine
     rows = (
-        csv_rows(engine, resources.settings.export_timeout_s)
+        csv_rows(engine, settings.export_timeout_s)
         if format is ExportFormat.csv
-        else ndjson_rows(engine, resources.settings.export_batch_rows)
+        else ndjson_rows(engine, settings.export_batch_rows)
     )
     return ClosingStreamingResponse(
         rows,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from app.lifespan import ResourcesDep
+from app.deps import EngineDep
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -21,10 +21,10 @@ async def live() -> dict[str, str]:
 
 
 @router.get("/ready", responses={503: {"description": "The database does not answer."}})
-async def ready(resources: ResourcesDep) -> JSONResponse:
+async def ready(engine: EngineDep) -> JSONResponse:
     try:
         async with asyncio.timeout(READY_TIMEOUT_S):
-            async with resources.engine.connect() as connection:
+            async with engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
     except Exception as error:  # any failure to reach the database means "not ready"
         return JSONResponse(

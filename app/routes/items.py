@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import TypeAdapter
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cache import Cache, cache_of
-from app.db import DriverQuery, EngineDep, SessionDep, fetch_row
+from app.deps import SessionDep
 from app.errors import documented, not_found
 from app.models import Item
 from app.schemas import ItemCreate, ItemPage, ItemRead, ItemUpdate
@@ -32,22 +32,15 @@ async def create_item(body: ItemCreate, session: SessionDep) -> ItemRead:
     return ItemRead.model_validate(item)
 
 
-# Core, not the ORM: a row that is only read needs no identity map, unit of work or state.
-# Compiled once for the driver: the hot path runs it through app.db.fetch_row.
-ITEM_BY_ID = DriverQuery.compile(
-    select(*Item.__table__.columns).where(Item.id == bindparam("item_id"))
-)
-
-
 @router.get("/{item_id}", responses=documented(404, 503))
-async def read_item(item_id: ItemId, engine: EngineDep, cache: ItemCacheDep) -> ItemRead:
+async def read_item(item_id: ItemId, session: SessionDep, cache: ItemCacheDep) -> ItemRead:
     cached = await cache.get(item_id)
     if isinstance(cached, ItemRead):
         return cached
-    row = await fetch_row(engine, ITEM_BY_ID, {"item_id": item_id})
-    if row is None:
+    item = await session.get(Item, item_id)
+    if item is None:
         raise not_found("item", item_id)
-    read = ItemRead.model_validate(dict(row))
+    read = ItemRead.model_validate(item)
     await cache.put(item_id, read)
     return read
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, HTTPException, Path, status
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.deps import RegistryDep, SessionmakerDep, SettingsDep
 from app.errors import documented
-from app.lifespan import ResourcesDep
 from app.models import Item
 from app.schemas import JobCreate, JobRead
 from app.tasks import Job, RegistryFull
@@ -51,11 +51,12 @@ def _read(job: Job) -> JobRead:
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, responses=documented(400, 413, 503))
-async def start_job(resources: ResourcesDep, body: JobCreate | None = None) -> JobRead:
+async def start_job(
+    registry: RegistryDep, sessionmaker: SessionmakerDep, body: JobCreate | None = None
+) -> JobRead:
     kind = (body or JobCreate()).kind
-    sessionmaker = resources.sessionmaker
     try:
-        job = resources.registry.start(kind, lambda: items_summary(sessionmaker))
+        job = registry.start(kind, lambda: items_summary(sessionmaker))
     except RegistryFull as full:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -66,12 +67,12 @@ async def start_job(resources: ResourcesDep, body: JobCreate | None = None) -> J
 
 
 @router.get("/{job_id}", responses=documented(404))
-async def read_job(job_id: JobId, resources: ResourcesDep) -> JobRead:
-    job = resources.registry.get(job_id)
+async def read_job(job_id: JobId, registry: RegistryDep, settings: SettingsDep) -> JobRead:
+    job = registry.get(job_id)
     if job is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
             detail=f"job {job_id} not found (finished jobs are kept for the last "
-            f"{resources.settings.tasks_max_kept})",
+            f"{settings.tasks_max_kept})",
         )
     return _read(job)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from app.lifespan import ResourcesDep, update_metrics
-from app.metrics import CONTENT_TYPE
+from app.deps import CachesDep, EngineDep, MetricsDep, RegistryDep
+from app.lifespan import update_metrics
+from app.ops.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["metrics"])
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(resources: ResourcesDep) -> Response:
+async def metrics(
+    metrics: MetricsDep, engine: EngineDep, registry: RegistryDep, cache: CachesDep
+) -> Response:
     # the answering worker is exact; the others refreshed theirs within metrics_refresh_s
-    await update_metrics(resources)
-    return Response(resources.metrics.render(), media_type=CONTENT_TYPE)
+    await update_metrics(metrics, engine, registry, cache)
+    return Response(metrics.render(), media_type=CONTENT_TYPE)

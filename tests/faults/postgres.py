@@ -11,17 +11,16 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from app import embedded_postgres, migrations
+from app.dev import embedded_postgres, migrations
 from tests.database import connected
 
-APP_CONNECTIONS = "leakproof-fixed:%"
+APP_CONNECTIONS = "leakproof:%"
 
 
 async def app_connections(url: str) -> int:
-    """Rows in pg_stat_activity of the fixed build's processes, in this URL's database."""
+    """Rows in pg_stat_activity of the service's processes, in this URL's database."""
     async with connected(url) as connection:
         count: int = await connection.fetchval(
             "SELECT count(*) FROM pg_stat_activity "
@@ -72,13 +71,11 @@ class DedicatedPostgres:
         self.data_dir = data_dir
         self.url = embedded_postgres.start(data_dir, database)
         migrations.upgrade(self.url)
-        from embedded_postgres.postgres_server import get_server
-
         self._pg_ctl = embedded_postgres.bin_dir() / "pg_ctl"
-        server: Any = get_server(data_dir.resolve() / "pgdata")
-        self._pgdata = server.pgdata
-        self._user: str | None = server.system_user
-        self._log = server.log
+        files = embedded_postgres.server_files(data_dir)
+        self._pgdata = files.pgdata
+        self._user = files.system_user
+        self._log = files.log
         self._socket_dir = parse_qs(urlsplit(self.url).query)["host"][0]
 
     def _pg_ctl_run(self, *args: str) -> None:

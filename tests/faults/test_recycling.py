@@ -36,7 +36,7 @@ def restarts_in(output: str) -> int:
 
 
 # keep-alive clients meet the other way recycling can fail a request: a worker that closes an
-# idle kept-alive connection just as the client sends on it (app/worker.py tells clients to
+# idle kept-alive connection just as the client sends on it (app/serving/worker.py tells clients to
 # close while it drains)
 @pytest.mark.parametrize("keepalive", [False, True], ids=["new-connections", "keep-alive"])
 async def test_workers_recycled_under_load_fail_no_request(
@@ -87,7 +87,7 @@ async def test_workers_recycled_under_load_fail_no_request(
     assert answered_badly == []  # no 5xx, no 4xx
     assert other == []  # no timeout, no hang
     # uvicorn alone closes connections an exiting worker accepted but had not read yet;
-    # app/worker.py answers them, so none is left unanswered
+    # app/serving/worker.py answers them, so none is left unanswered
     assert not_taken == []
     assert await existing_names(server_database, tally.unanswered_names) == []
     assert await missing_items(server_database, tally.created_ids) == []

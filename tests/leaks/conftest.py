@@ -27,6 +27,7 @@ from app.main import create_app
 from tests.conftest import SettingsFactory, assert_nothing_left_behind
 from tests.database import truncate_tables
 from tests.leakcheck import LeakError, leak_check
+from tests.lifespan_manager import resources_of
 
 __all__ = ["leak_check"]
 
@@ -75,8 +76,8 @@ def start_build(make_settings: SettingsFactory, database_url: str) -> Start:
                         app=app,
                         asgi=manager.app,
                         client=client,
-                        resources=manager._state["resources"],
-                        application_name=application_name(build),
+                        resources=resources_of(manager),
+                        application_name=application_name(app.state.settings.app_name),
                     )
                     try:
                         yield running

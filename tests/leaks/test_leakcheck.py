@@ -45,8 +45,13 @@ def test_growth_is_judged_per_action_after_the_warmup_only() -> None:
 
 
 async def test_fixture_puts_each_series_in_the_report(
-    leak_check: LeakCheck, request: pytest.FixtureRequest
+    leak_check: LeakCheck, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    sections: dict[str, str] = {}
+
+    def add_report_section(_when: str, key: str, content: str) -> None:
+        sections[key] = content
+
+    monkeypatch.setattr(request.node, "add_report_section", add_report_section)
     await leak_check(lambda _: None, lambda: 1.0, times=3, warmup=1, max_growth_per_action=0)
-    sections = {key: text for _, key, text in request.node._report_sections}
     assert sections["signal"].splitlines()[-1] == "         3  1"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.cli import main as leakproof
+from app.dev.cli import main as leakproof
 from app.leaky import (
     aborted_stream,
     allocator_retention,
@@ -14,7 +14,7 @@ from app.leaky import (
     unstreamed_export,
 )
 from app.leaky.catalogue import SCENARIOS, parse_leaks, shadowed
-from app.leaky.main import LeakySettings, create_leaky_app, load_leaky_settings
+from app.leaky.main import APP_NAME, LeakySettings, create_leaky_app, load_leaky_settings
 from app.main import create_app
 from app.settings import SettingsError
 from tests.conftest import SettingsFactory
@@ -69,7 +69,7 @@ def test_all_leaks_is_the_default_and_the_fixed_app_is_untouched(
     twin = create_leaky_app(make_settings())
     fixed_after = create_app(make_settings())
     assert twin.state.leaks == tuple(CATALOGUE)
-    assert twin.state.build == LEAKY
+    assert twin.state.settings.app_name == APP_NAME
     assert not fixed_after.dependency_overrides
     assert len(fixed_after.router.routes) == len(fixed_before.router.routes)
     # the twin documents the same API: its own routes are hidden, the fixed ones stay

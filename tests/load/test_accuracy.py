@@ -46,9 +46,9 @@ def test_false_alarms_misses_and_wrong_names_are_told_apart() -> None:
 def test_the_top_site_is_what_counts_and_a_function_is_a_line_range() -> None:
     """metrics-cardinality is named by the labels() call in observe, not by another line of the
     same file (the /metrics render) and not by a site further down the list."""
-    first, last = function_lines(ROOT / "app/metrics.py", "observe")
-    render = {"file": "app/metrics.py", "line": first - 5, "growth_mb": 1.5}
-    labels = {"file": "app/metrics.py", "line": last, "growth_mb": 0.02}
+    first, last = function_lines(ROOT / "app/ops/metrics.py", "observe")
+    render = {"file": "app/ops/metrics.py", "line": first - 5, "growth_mb": 1.5}
+    labels = {"file": "app/ops/metrics.py", "line": last, "growth_mb": 0.02}
     right, wrong = Tally(), Tally()
     judge_run("metrics-cardinality", run({"kind": "flat"}, twin_with([labels, render])), right)
     judge_run("metrics-cardinality", run({"kind": "flat"}, twin_with([render, labels])), wrong)

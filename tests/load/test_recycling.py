@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.memory_budget import MB, container_memory_limit
+from app.serving.memory_budget import MB, container_memory_limit
 from load import plots
 from load.cli import add_compare_command, config_from, run_compare
 from load.config import LabConfig
@@ -85,7 +85,9 @@ def test_recycle_counts_come_from_metrics_by_reason() -> None:
 
 def test_each_ended_life_gets_its_reason(tmp_path: Path) -> None:
     log = tmp_path / "server-leaky.log"
-    log.write_text("WARNING:     app.worker [request -] worker 101 recycled by memory: RSS 151\n")
+    log.write_text(
+        "WARNING:     app.serving.worker [request -] worker 101 recycled by memory: RSS 151\n"
+    )
     lives = {101: (0.0, 10.0), 102: (0.0, 12.0), 103: (10.5, 30.0)}
     assert recycle_reasons(lives, 30.0, log, max_requests=False) == {101: "memory", 102: "ended"}
     assert recycle_reasons(lives, 30.0, log, max_requests=True)[102] == "requests"

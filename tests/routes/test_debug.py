@@ -5,11 +5,12 @@ from asgi_lifespan import LifespanManager
 
 from app.main import create_app
 from tests.conftest import SettingsFactory
+from tests.lifespan_manager import resources_of
 
 
 async def test_stats_report_process_pool_and_database_figures(client: httpx.AsyncClient) -> None:
     stats = (await client.get("/debug/stats")).json()
-    assert stats["build"] == "fixed"
+    assert stats["app_name"] == "leakproof"
     assert stats["rss_mb"] > 0
     assert stats["pool"]["checked_out"] == 0
     assert stats["pg_stat_activity"]["process"] >= 1  # the query's own connection
@@ -60,7 +61,7 @@ async def test_stats_still_answer_when_every_pool_connection_is_checked_out(
 ) -> None:
     app = create_app(make_settings(db_pool_size=1, db_max_overflow=0, db_pool_timeout_s=30))
     async with LifespanManager(app) as manager:
-        engine = manager._state["resources"].engine
+        engine = resources_of(manager).engine
         transport = httpx.ASGITransport(app=manager.app)
         async with (
             engine.connect() as held,  # the only connection, as a leak would hold it

@@ -14,6 +14,7 @@ from app.settings import Settings
 from tests.asgi_client import read_slowly, read_then_disconnect
 from tests.conftest import SettingsFactory
 from tests.database import connected, truncate_tables
+from tests.lifespan_manager import resources_of
 
 ROWS = 2_500
 
@@ -103,7 +104,7 @@ async def test_the_export_slot_is_released_when_the_client_leaves_before_the_fir
     from asgi_lifespan import LifespanManager
 
     async with LifespanManager(app) as manager:
-        state: Any = manager._state["resources"]
+        state: Any = resources_of(manager)
         await read_then_disconnect(manager.app, "/items/export", "format=csv", chunks=0)
         assert state.export_slots.in_use == 0
         assert state.engine.pool.checkedout() == 0
@@ -126,7 +127,7 @@ async def test_a_csv_export_slower_than_the_statement_timeout_still_arrives_whol
     try:
         async with LifespanManager(app) as manager:
             body = await read_slowly(manager.app, "/items/export", "format=csv", pause_s=0.05)
-            assert manager._state["resources"].engine.pool.checkedout() == 0
+            assert resources_of(manager).engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         await truncate_tables(database_url)
     lines = body.decode().splitlines()

@@ -1,18 +1,29 @@
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from app.db import application_name
-from app.main import BUILD, create_app
+from app.main import create_app
 from app.schemas import ItemRead
 from app.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.database import connected, end_connections
+from tests.lifespan_manager import resources_of
+
+
+@pytest.fixture(params=[True, False], ids=["speedups", "plain"])
+def make_settings(
+    request: pytest.FixtureRequest, make_settings: SettingsFactory
+) -> SettingsFactory:
+    """Every test here runs on the service with its speed-ups and on the plain one."""
+    return functools.partial(make_settings, speedups=request.param)
 
 
 async def create(client: httpx.AsyncClient, name: str, price: float = 1.0) -> dict[str, object]:
@@ -177,7 +188,7 @@ async def serving(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
-        assert manager._state["resources"].engine.pool.checkedout() == 0
+        assert resources_of(manager).engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
 async def test_a_read_held_past_the_statement_timeout_is_a_503_to_retry(
@@ -203,7 +214,7 @@ async def test_a_read_on_a_connection_the_server_ended_is_a_503_and_the_next_is_
     # one connection and no pre-ping: a dead connection pooled again would fail every read
     async with serving(make_settings(db_pool_size=1, db_max_overflow=0)) as client:
         assert (await client.get("/items/424242")).status_code == 404
-        ended = await end_connections(database_url, application_name(BUILD))
+        ended = await end_connections(database_url, application_name(make_settings().app_name))
         lost = await client.get("/items/424242")
         after = await client.get("/items/424242")
     assert ended == 1

@@ -5,7 +5,7 @@ from asgi_lifespan import LifespanManager
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.main import create_app
-from app.metrics import UNMATCHED_ROUTE
+from app.ops.metrics import UNMATCHED_ROUTE
 from app.settings import Settings
 
 

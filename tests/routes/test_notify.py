@@ -19,6 +19,7 @@ from app.main import create_app
 from app.settings import SettingsError, load_settings
 from tests.conftest import SettingsFactory
 from tests.database import connected, truncate_tables
+from tests.lifespan_manager import resources_of
 from tests.webhook_receiver import webhook_receiver
 
 Serve = Callable[..., AbstractAsyncContextManager[tuple[httpx.AsyncClient, Any]]]
@@ -49,7 +50,7 @@ def serve(make_settings: SettingsFactory, database_url: str) -> Serve:
         app = create_app(make_settings(**overrides))
         try:
             async with LifespanManager(app) as manager:
-                resources = manager._state["resources"]
+                resources = resources_of(manager)
                 transport = httpx.ASGITransport(app=manager.app)
                 async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
                     yield client, resources

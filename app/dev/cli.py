@@ -17,13 +17,13 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from app import embedded_postgres, migrations
-from app.lifespan import database_url
+from app.dev import embedded_postgres, migrations
+from app.dev.database import database_url
 from app.settings import ENV_PREFIX, Settings, SettingsError, load_settings
 
 COMMANDS_GROUP = "leakproof.commands"
 BUILDS = {"fixed": "app.main:app", "leaky": "app.leaky.main:app"}
-GUNICORN_CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
+GUNICORN_CONF = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
 
 Runner = Callable[[argparse.Namespace], int]
 

@@ -20,14 +20,17 @@ import psutil
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.cache import Caches
 from app.db import application_name
-from app.lifespan import Resources
+from app.limits import Slots
+from app.settings import Settings
+from app.tasks import TaskRegistry
 
 MB = 1024 * 1024
-# Counts this build's connections across all its processes, and this process's alone.
+# Counts this service's connections across all its processes, and this process's alone.
 ACTIVITY_QUERY = text(
     "SELECT count(*) FILTER (WHERE application_name = :mine) AS process, "
-    "count(*) FILTER (WHERE application_name LIKE :build) AS build "
+    "count(*) FILTER (WHERE application_name LIKE :app) AS app "
     "FROM pg_stat_activity"
 )
 
@@ -71,36 +74,42 @@ def worker_identity() -> dict[str, Any]:
     }
 
 
-async def db_connections(engine: AsyncEngine, build: str) -> dict[str, int]:
+async def db_connections(engine: AsyncEngine, app_name: str) -> dict[str, int]:
     async with engine.connect() as connection:
         row = (
             await connection.execute(
                 ACTIVITY_QUERY,
-                {"mine": application_name(build), "build": application_name(build, pid="%")},
+                {"mine": application_name(app_name), "app": application_name(app_name, pid="%")},
             )
         ).one()
-    return {"process": row.process, "build": row.build}
+    return {"process": row.process, "app": row.app}
 
 
-async def snapshot(resources: Resources) -> dict[str, Any]:
+async def snapshot(
+    *,
+    settings: Settings,
+    engine: AsyncEngine,
+    cache: Caches,
+    registry: TaskRegistry,
+    export_slots: Slots,
+) -> dict[str, Any]:
     """Everything at once; the pool is read before the activity query borrows a connection,
     and the query is skipped when no connection is left to borrow."""
-    pool = pool_stats(resources.engine)
+    pool = pool_stats(engine)
     stats = process_stats()
-    stats["build"] = resources.build
+    stats["app_name"] = settings.app_name
     stats["worker"] = worker_identity()
     stats["pool"] = pool
-    settings = resources.settings
     if pool["checked_out"] >= settings.db_pool_size + settings.db_max_overflow:
         # every connection is out (a leak, or a saturated worker): asking for one more would
         # wait for the pool timeout and answer 503, hiding the very figures that explain it
         stats["pg_stat_activity"] = None
         stats["pg_stat_activity_skipped"] = "the pool is exhausted; count rows from outside"
     else:
-        stats["pg_stat_activity"] = await db_connections(resources.engine, resources.build)
-    stats["cache"] = asdict(await resources.cache.stats())
-    stats["jobs"] = asdict(resources.registry.stats())
-    stats["exports_running"] = resources.export_slots.in_use
+        stats["pg_stat_activity"] = await db_connections(engine, settings.app_name)
+    stats["cache"] = asdict(await cache.stats())
+    stats["jobs"] = asdict(registry.stats())
+    stats["exports_running"] = export_slots.in_use
     return stats
 
 

@@ -8,9 +8,9 @@ few times a minute here (tests/faults/test_recycling.py). This server waits a sh
 it stops accepting, so such requests are read and answered (with ``Connection: close``) before
 the remaining idle connections are closed. The other worker keeps accepting meanwhile.
 
-A worker given a memory budget (app/memory_budget.py) checks its own RSS a few times a second
-and, past it, leaves exactly as a ``max_requests`` recycle does: uvicorn's ``should_exit``, then
-this drain. Either recycle is counted by reason in /metrics.
+A worker given a memory budget (app/serving/memory_budget.py) checks its own RSS a few times a
+second and, past it, leaves exactly as a ``max_requests`` recycle does: uvicorn's
+``should_exit``, then this drain. Either recycle is counted by reason in /metrics.
 """
 
 from __future__ import annotations
@@ -20,18 +20,16 @@ import contextlib
 import logging
 import os
 import socket
-import sys
 import tracemalloc
 
 import psutil
-from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.server import Server
-from uvicorn_worker import UvicornWorker
 
-from app.memory_budget import MB, growing_sites, rss_bytes
-from app.metrics import count_recycle
+from app.ops.metrics import count_recycle
+from app.serving._uvicorn_worker import ServerHookWorker
+from app.serving.memory_budget import MB, growing_sites, rss_bytes
 
 # long enough for the event loop to read requests already on accepted sockets, short enough
 # not to matter next to gunicorn's graceful_timeout
@@ -134,15 +132,10 @@ class CloseConnectionsWhenDraining:
         await self.app(scope, receive, send_closing)
 
 
-class Worker(UvicornWorker):  # type: ignore[misc]
+class Worker(ServerHookWorker):
     # set by gunicorn.conf.py's post_fork: this worker's budget, its jitter included
     memory_limit_bytes: int | None = None
 
-    # the same as UvicornWorker._serve, with the draining server
-    async def _serve(self) -> None:
+    def create_server(self) -> tuple[Server, ASGIApp]:
         server = DrainingServer(config=self.config, memory_limit_bytes=self.memory_limit_bytes)
-        self.config.app = CloseConnectionsWhenDraining(self.wsgi, server)
-        self._install_sigquit_handler()
-        await server.serve(sockets=self.sockets)
-        if not server.started:
-            sys.exit(Arbiter.WORKER_BOOT_ERROR)
+        return server, CloseConnectionsWhenDraining(self.wsgi, server)

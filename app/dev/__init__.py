@@ -1,0 +1,1 @@
+"""Development tooling: the embedded PostgreSQL, the migrations runner and the command line."""
