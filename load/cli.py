@@ -23,14 +23,15 @@ from typing import Any
 from rich.console import Console
 
 from app.settings import MIN_WORKER_MEMORY_MB, load_settings
-from load import database, memray_capture, plots, report
-from load.config import DEFAULT, QUICK, SCENARIOS, LabConfig, parse_scenarios, warmup_for
-from load.console import Progress, print_result
-from load.receiver import webhook_receiver
-from load.runner import BuildRun, run_build
-from load.servers import Children
-from load.summary import build_summary, pool_limit, run_settings
-from load.verdict import Verdict, judge_compare, judge_soak
+from load.judge.verdict import Verdict, judge_compare, judge_soak
+from load.report import memray_capture, plots, report
+from load.report.console import Progress, print_result
+from load.report.summary import build_summary, pool_limit, run_settings
+from load.run import database
+from load.run.config import DEFAULT, QUICK, SCENARIOS, LabConfig, parse_scenarios, warmup_for
+from load.run.receiver import webhook_receiver
+from load.run.runner import BuildRun, run_build
+from load.run.servers import Children
 
 EXIT_FAILED_VERDICT = 1
 EXIT_CANNOT_RUN = 2

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from load.accuracy import EXPECTED, Tally, judge_run, table
-from load.config import SCENARIOS
+from load.bench.accuracy import EXPECTED, Tally, judge_run, table
+from load.run.config import SCENARIOS
 
 
 def run(fixed: dict[str, Any], leaky: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from load.analysis import (
+from load.judge.analysis import (
     failures_per_second,
     growing_resources,
     heap_trend,
@@ -17,7 +17,7 @@ from load.analysis import (
     recycled,
     rss_slope_mb_per_10k,
 )
-from load.attribution import HeapPoint
+from load.probe.attribution import HeapPoint
 from tests.load.samples import series
 
 

@@ -6,7 +6,7 @@ import json
 import sysconfig
 from pathlib import Path
 
-from load.attribution import ProbeChannel, collect, merge_sites, merge_types, site_frame
+from load.probe.attribution import ProbeChannel, collect, merge_sites, merge_types, site_frame
 
 APP = Path("/srv/service")
 LIBRARY = sysconfig.get_paths()["purelib"]

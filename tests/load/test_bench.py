@@ -12,9 +12,8 @@ from itertools import islice
 import pytest
 from rich.console import Console
 
-from load.bench_load import request_stream
-from load.bench_report import print_table
-from load.bench_stats import (
+from load.bench.generator import request_stream
+from load.bench.stats import (
     BUDGETS,
     Budget,
     ReadRun,
@@ -26,6 +25,7 @@ from load.bench_stats import (
     read_figures,
     report,
 )
+from load.bench.table import print_table
 
 REQUIRED_KEYS = {
     "item_read_ratio",

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import objgraph
 import pytest
 
-from load.chains import describe_chain
+from load.probe.chains import describe_chain
 
 
 class Item:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from load.cli import add_compare_command, add_soak_command, config_from, run_compare, run_soak
-from load.config import DEFAULT, QUICK, SCENARIOS
-from load.runner import locust_command
+from load.run.config import DEFAULT, QUICK, SCENARIOS
+from load.run.runner import locust_command
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -91,7 +91,7 @@ def test_the_probe_and_memray_are_options() -> None:
 def test_memray_missing_is_one_line_naming_the_fix(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("load.memray_capture.available", lambda: False)
+    monkeypatch.setattr("load.report.memray_capture.available", lambda: False)
     code = run_soak(parse("soak", "--memray", "--out", str(tmp_path / "r")))
     assert code == 2
     error = capsys.readouterr().err.strip()

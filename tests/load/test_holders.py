@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from load.holders import writes_to, written_at
+from load.probe.holders import writes_to, written_at
 
 SOURCE = """\
 import functools

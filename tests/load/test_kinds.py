@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from load.analysis import Trend, peak_above_median
-from load.attribution import HeapPoint
-from load.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
-from load.kinds import (
+from load.judge.analysis import Trend, peak_above_median
+from load.judge.kinds import (
     classify,
     held_without_objects,
     outside_pool,
     pinned_pool,
     pinned_threads,
 )
+from load.probe.attribution import HeapPoint
+from load.run.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
 from tests.load.samples import series
 
 FLAT_RSS = Trend(0.1, -0.2, 0.4)

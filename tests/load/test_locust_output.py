@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 import load.cli  # noqa: F401 - imported for its side effects on sys.modules
-from load.locust_output import read_progress, read_stats
+from load.run.locust_process import read_progress, read_stats
 
 STATS_HEADER = (
     '"Type","Name","Request Count","Failure Count","Median Response Time",'

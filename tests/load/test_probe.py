@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from load.probe import Probe
+from load.probe.in_server import Probe
 
 LEAKY_MODULE = """\
 _KEPT = {}

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 
 from app.memory_budget import MB, container_memory_limit
-from load import plots
 from load.cli import add_compare_command, config_from, run_compare
-from load.config import LabConfig
-from load.locust_output import LoadStats
-from load.recycling import memory_env, recycle_reasons, recycles_by_requests
-from load.runner import BuildRun
-from load.sampling import Inside
-from load.servers import server_command
-from load.verdict import judge_compare, judge_soak
+from load.judge.verdict import judge_compare, judge_soak
+from load.report import plots
+from load.run.config import LabConfig
+from load.run.locust_process import LoadStats
+from load.run.recycling import memory_env, recycle_reasons, recycles_by_requests
+from load.run.runner import BuildRun
+from load.run.sampling import Inside
+from load.run.servers import server_command
 from tests.load.samples import series
 from tests.load.test_verdict import build
 

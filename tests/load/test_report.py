@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from app.settings import Settings
-from load import plots, report
-from load.config import LabConfig
-from load.locust_output import LoadStats
-from load.runner import BuildRun
-from load.summary import build_summary, run_settings
-from load.verdict import judge_compare
+from load.judge.verdict import judge_compare
+from load.report import plots, report
+from load.report.summary import build_summary, run_settings
+from load.run.config import LabConfig
+from load.run.locust_process import LoadStats
+from load.run.runner import BuildRun
 from tests.load.samples import series
 
 STABLE_BUILD_KEYS = {

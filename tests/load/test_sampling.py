@@ -11,9 +11,9 @@ import httpx
 import psutil
 import pytest
 
-from load.config import LabConfig
-from load.sampling import Sampler
-from load.servers import Children, free_port, server_command, server_env, wait_ready
+from load.run.config import LabConfig
+from load.run.sampling import Sampler
+from load.run.servers import Children, free_port, server_command, server_env, wait_ready
 
 
 @pytest.fixture

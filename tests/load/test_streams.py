@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from load.streams import StreamError, read_stream
+from load.locust.streams import StreamError, read_stream
 
 CHUNK = b"x" * 1000
 CHUNKS = 300

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from load.config import FLAT_MB_PER_10K, LEAK_FACTOR
-from load.verdict import judge_compare, judge_soak
+from load.judge.verdict import judge_compare, judge_soak
+from load.run.config import FLAT_MB_PER_10K, LEAK_FACTOR
 
 
 def build(**values: Any) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 The fastest honest way to serve the same primary-key read with the same framework: no ORM, no
 session, no transaction, no cache, no response model. ``leakproof bench`` runs it beside the
 fixed build with the same server, pool size and load, so the ratio of the two prices exactly
-what the fixed build's safety costs. Started as ``uvicorn load.bench_raw:app``; the URL comes
+what the fixed build's safety costs. Started as ``uvicorn load.bench.raw:app``; the URL comes
 from LEAKPROOF_DATABASE_URL and the pool size from LEAKPROOF_DB_POOL_SIZE, as for the app.
 """
 

@@ -9,7 +9,7 @@ can show the generator was not the bottleneck.
 
 Each of N keep-alive connections sends one GET, waits for the whole response, then sends the
 next (no pipelining). Requests finishing during the warm-up are discarded; the run stops at its
-deadline. ``python -m load.bench_load --port P ...`` prints one JSON object.
+deadline. ``python -m load.bench.generator --port P ...`` prints one JSON object.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any, cast
 import httptools
 import uvloop
 
-from load.bench_stats import summarise_latencies
+from load.bench.stats import summarise_latencies
 
 PATH_TEMPLATE = "/items/{}"
 

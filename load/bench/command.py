@@ -5,7 +5,7 @@
 3. both exports of every row, with the worker's RSS sampled at 50 Hz, and psql's own \\copy;
 4. GET /items/{id} over random ids on the fixed build and on a raw-asyncpg reference, same
    load, alternating runs, medians.
-The budgets and their verdicts are in load/bench_stats.py; the exit code is 1 when one is missed.
+The budgets and their verdicts are in load/bench/stats.py; the exit code is 1 when one is missed.
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ from typing import Any
 
 from app import embedded_postgres, migrations
 from app.settings import ENV_PREFIX, Settings, SettingsError, load_settings
-from load import accuracy, bench_data, bench_servers
-from load.bench_report import print_table
-from load.bench_stats import BUDGETS, ReadRun, median, missed, ratio, read_figures, report
-from load.config import parse_scenarios
+from load.bench import accuracy
+from load.bench import data as bench_data
+from load.bench import servers as bench_servers
+from load.bench.stats import BUDGETS, ReadRun, median, missed, ratio, read_figures, report
+from load.bench.table import print_table
+from load.run.config import parse_scenarios
 
 ITEM_ID_PROBES = (1, 500_000, 1_000_000)
 
@@ -106,7 +108,7 @@ def measure_exports(
 
 def load_run(server: bench_servers.Server, plan: Plan, seed: int) -> ReadRun:
     command = [
-        sys.executable, "-m", "load.bench_load", "--port", str(server.port),
+        sys.executable, "-m", "load.bench.generator", "--port", str(server.port),
         "--connections", str(plan.connections), "--duration", str(plan.duration_s),
         "--warmup", str(plan.warmup_s), "--max-id", str(bench_data.SEED_ROWS), "--seed", str(seed),
     ]  # fmt: skip
@@ -166,7 +168,7 @@ def run_bench(plan: Plan, settings: Settings, *, reseed: bool) -> tuple[Figures,
             "cold_start_s": median(starts), "idle_rss_mb": idle_rss, "idle_uss_mb": idle_uss,
         }  # fmt: skip
         figures.update(measure_exports(fixed, url, idle_rss, plan.export_reps))
-        raw = bench_servers.start_server("raw", "load.bench_raw:app", env)
+        raw = bench_servers.start_server("raw", "load.bench.raw:app", env)
         runs = measure_reads(fixed, raw, plan)
         figures.update(read_figures(runs))
         stats = json.loads(fixed.get("/debug/stats"))

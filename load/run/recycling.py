@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any, Protocol
 
-from load.config import LabConfig
+from load.run.config import LabConfig
 
 MB = 1024 * 1024
 MEMORY_RECYCLE = re.compile(r"worker (\d+) recycled by memory")

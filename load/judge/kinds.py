@@ -22,10 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import median
 
-from load.analysis import Trend, growing_resources, peak_above_median
-from load.attribution import HeapPoint
-from load.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
-from load.sampling import Sample
+from load.judge.analysis import Trend, growing_resources, peak_above_median
+from load.probe.attribution import HeapPoint
+from load.run.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
+from load.run.sampling import Sample
 
 LEAK_KINDS = ("resource-leak", "object-leak", "allocator-retention", "memory-growth", "peak-memory")
 # a worker whose memory rises this far above its median has held a request's data all at once

@@ -18,14 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from load import database, memray_capture
-from load.analysis import heap_trend, interpolate_requests, rss_trend
-from load.attribution import Attribution, HeapPoint, ProbeChannel, collect
-from load.config import EXTEND_SHARE, LabConfig
-from load.kinds import LEAK_KINDS, Judgement, judge_samples
-from load.locust_output import LoadStats, Progress, read_progress, read_stats
-from load.sampling import Sample, Sampler
-from load.servers import (
+from load.judge.analysis import heap_trend, interpolate_requests, rss_trend
+from load.judge.kinds import LEAK_KINDS, Judgement, judge_samples
+from load.probe.attribution import Attribution, HeapPoint, ProbeChannel, collect
+from load.report import memray_capture
+from load.run import database
+from load.run.config import EXTEND_SHARE, LabConfig
+from load.run.locust_process import LoadStats, Progress, read_progress, read_stats
+from load.run.sampling import Sample, Sampler
+from load.run.servers import (
     ROOT,
     Children,
     free_port,
@@ -35,7 +36,7 @@ from load.servers import (
     wait_ready,
 )
 
-LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
+LOCUSTFILE = Path(__file__).resolve().parents[1] / "locust" / "locustfile.py"
 # after --run-time, locust stops its users and writes its CSV files: allow it that long
 LOCUST_EXIT_GRACE_S = 30.0
 TICK_S = 0.5

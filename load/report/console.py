@@ -14,8 +14,8 @@ from rich.live import Live as RichLive
 from rich.table import Table
 from rich.text import Text
 
-from load.report import TABLE_ROWS, cell
-from load.runner import Live
+from load.report.report import TABLE_ROWS, cell
+from load.run.runner import Live
 
 PLAIN_EVERY_S = 5.0
 

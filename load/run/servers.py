@@ -21,11 +21,11 @@ from typing import IO
 import httpx
 import psutil
 
-from load import memray_capture
-from load.config import LabConfig
-from load.recycling import memory_env
+from load.report import memray_capture
+from load.run.config import LabConfig
+from load.run.recycling import memory_env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TARGETS = {"fixed": "app.main:app", "leaky": "app.leaky.main:app"}
 READY_TIMEOUT_S = 60.0
 STOP_GRACE_S = 10.0
@@ -42,7 +42,8 @@ def free_port() -> int:
 
 
 def server_command(build: str, config: LabConfig, port: int) -> list[str]:
-    """The server as ``python -m``, behind the probe (load/probe.py) when attribution is on."""
+    """The server as ``python -m``, behind the probe (``python -m load.probe``) when attribution
+    is on."""
     target = TARGETS[build]
     if config.memray:  # memray runs the module itself (-m); the probe, when on, inside it
         runner = [*memray_capture.command_prefix(config.out, build), "-m"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from load.config import SCENARIOS
+from load.run.config import SCENARIOS
 
 # what each scenario must come out as: its kinds (the first it should be judged), and what must be
 # named: a resource, or a place in the scenario's own module

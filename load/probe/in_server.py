@@ -16,7 +16,7 @@ own. The lab talks to the probes through a folder (``LEAKPROOF_PROBE_DIR``): it 
   is what grew; it is grouped by traceback, and the types that grew get one back-reference chain
   each, from an instance the window allocated. Then tracing stops.
 
-It imports nothing of the app and nothing of the lab but ``load.chains`` and ``load.holders``.
+It imports nothing of the app, and of the lab only ``load.probe.chains`` and ``load.probe.holders``.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from typing import Any, TextIO
 
 import objgraph
 
-from load.chains import describe_chain
-from load.holders import written_at
+from load.probe.chains import describe_chain
+from load.probe.holders import written_at
 
 DIR_ENV = "LEAKPROOF_PROBE_DIR"
 POLL_S = 0.05

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from load import where
-from load.runner import BuildRun
+from load.report import where
+from load.run.runner import BuildRun
 
 SAMPLE_COLUMNS = (
     "build", "t_s", "phase", "requests", "failures", "rss_mb", "uss_mb", "fds", "threads",

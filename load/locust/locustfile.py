@@ -16,9 +16,9 @@ weight.
 
 Headless (what ``leakproof compare`` runs)::
 
-    python -m locust -f load/locustfile.py --headless -H http://127.0.0.1:8000 -u 20 -r 20 -t 60s
+    python -m locust -f load/locust/locustfile.py --headless -H http://127.0.0.1:8000 -u 20 -t 60s
 
-Web UI (workshops): ``locust -f load/locustfile.py -H http://127.0.0.1:8000``, open :8089.
+Web UI (workshops): ``locust -f load/locust/locustfile.py -H http://127.0.0.1:8000``, open :8089.
 
 Environment: LEAKPROOF_LAB_SEED_ITEMS (ids 1..N exist, default 20000), LEAKPROOF_LAB_PROGRESS
 (a file this run appends "time requests failures" lines to, 4 times a second),
@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 from locust import FastHttpUser, LoadTestShape, User, between, constant, events, task
 from locust.env import Environment
 
-from load.streams import StreamError, read_stream
+from load.locust.streams import StreamError, read_stream
 
 SEED_ITEMS = int(os.environ.get("LEAKPROOF_LAB_SEED_ITEMS", "20000"))
 HOT_ITEMS = max(1, min(500, SEED_ITEMS))  # reads concentrate here, as real traffic does

@@ -23,8 +23,8 @@ import asyncpg
 import httpx
 import psutil
 
-from load.database import asyncpg_dsn
-from load.servers import server_processes
+from load.run.database import asyncpg_dsn
+from load.run.servers import server_processes
 
 MB = 1024 * 1024
 INSIDE_INTERVAL_S = 1.0

@@ -10,7 +10,7 @@ an old report. Failing reasons come first: the first one is the line the command
   limit itself, so that ten times nothing is still nothing), or a resource count that kept
   growing after warm-up.
 
-A summary that carries a ``kind`` (load/kinds.py: decided from confidence intervals) is judged
+A summary that carries a ``kind`` (load/judge/kinds.py: decided from confidence intervals) is judged
 by it: flat must be ``flat``, leaking must be one of the leak kinds, and ``inconclusive`` is
 neither a pass nor a failure (exit code EXIT_INCONCLUSIVE). Older summaries keep the rules above.
 """
@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from load.config import FLAT_MB_PER_10K, LEAK_FACTOR
-from load.recycling import judge_recycling
+from load.run.config import FLAT_MB_PER_10K, LEAK_FACTOR
+from load.run.recycling import judge_recycling
 
 Summary = dict[str, Any]
 # below this the fixed build's slope is noise, and "N times" it would be a meaningless number

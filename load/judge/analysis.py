@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from itertools import combinations, pairwise
 from statistics import NormalDist, median
 
-from load.attribution import HeapPoint
-from load.sampling import Sample
+from load.probe.attribution import HeapPoint
+from load.run.sampling import Sample
 
 PER_10K = 10_000
 MIN_POINTS = 3

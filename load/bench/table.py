@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from load.bench_stats import BUDGETS
+from load.bench.stats import BUDGETS
 
 # raw figures worth a row, with their unit
 DETAIL_ROWS = (

@@ -1,7 +1,7 @@
 """The lab's side of the probe: open and close a tracing window, read the heap, name the sites.
 
-Each server process answers a command in a file of its own (see load/probe.py). A worker that
-gunicorn recycled before the window closed cannot answer: its sites are missing, and the report
+Each server process answers a command in a file of its own (load/probe/in_server.py). A worker
+that gunicorn recycled before the window closed cannot answer: its sites are missing, and the report
 says so. Sites from several workers are merged by allocating line.
 """
 

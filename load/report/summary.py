@@ -14,14 +14,14 @@ from statistics import median
 from typing import Any
 
 from app.settings import Settings
-from load import where
-from load.analysis import Trend, growing_resources, heap_trend, peak, requests_at, rss_trend
-from load.attribution import Attribution
-from load.config import LabConfig
-from load.kinds import LEAK_KINDS, held_without_objects, judge_samples
-from load.recycling import budget_text
-from load.runner import BuildRun
-from load.sampling import Sample
+from load.judge.analysis import Trend, growing_resources, heap_trend, peak, requests_at, rss_trend
+from load.judge.kinds import LEAK_KINDS, held_without_objects, judge_samples
+from load.probe.attribution import Attribution
+from load.report import where
+from load.run.config import LabConfig
+from load.run.recycling import budget_text
+from load.run.runner import BuildRun
+from load.run.sampling import Sample
 
 
 def _round(value: float | None, digits: int = 2) -> float | None:

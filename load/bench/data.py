@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 
 from app.routes.export import CSV_COPY_QUERY
-from load.bench_raw import asyncpg_dsn
+from load.bench.raw import asyncpg_dsn
 
 BENCH_DATABASE = "leakproof_bench"
 SEED_ROWS = 1_000_000
