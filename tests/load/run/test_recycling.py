@@ -18,8 +18,8 @@ from load.run.recycling import memory_env, recycle_reasons, recycles_by_requests
 from load.run.runner import BuildRun
 from load.run.sampling import Inside
 from load.run.servers import server_command
+from tests.load.judge.test_verdict import build
 from tests.load.samples import series
-from tests.load.test_verdict import build
 
 
 def parse(*argv: str) -> argparse.Namespace:
