@@ -28,7 +28,7 @@ from load.bench import data as bench_data
 from load.bench import servers as bench_servers
 from load.bench.stats import BUDGETS, ReadRun, median, missed, ratio, read_figures, report
 from load.bench.table import print_table
-from load.run.config import parse_scenarios
+from load.options import scenario_list
 
 ITEM_ID_PROBES = (1, 500_000, 1_000_000)
 
@@ -243,14 +243,7 @@ def add_command(commands: Any) -> None:
     )  # fmt: skip
     parser.add_argument("--runs", type=int, default=5, help="with --verdicts: runs per scenario")
     parser.add_argument(
-        "--scenarios", type=parse_scenario_list, help="with --verdicts: these scenarios only"
+        "--scenarios", type=scenario_list, help="with --verdicts: these scenarios only"
     )
     parser.add_argument("--out", type=Path, help="with --verdicts: the folder for every report")
     parser.set_defaults(run=run)
-
-
-def parse_scenario_list(text: str) -> tuple[str, ...]:
-    try:
-        return parse_scenarios(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None

@@ -1,6 +1,7 @@
 """The pure part of ``leakproof bench``: percentiles, medians, the budgets and their verdict.
 
-No I/O here, so every rule that decides a pass or a fail is unit-tested (tests/load/bench/test_bench.py).
+No I/O here, so every rule that decides a pass or a fail is unit-tested
+(tests/load/bench/test_bench.py).
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from load.cli import add_compare_command, add_soak_command, config_from, run_compare, run_soak
+from load.cli import add_compare_command, add_soak_command, run_compare, run_soak
+from load.options import config_from
 from load.run.config import DEFAULT, QUICK, SCENARIOS
 from load.run.runner import locust_command
 

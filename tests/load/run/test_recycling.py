@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from app.memory_budget import MB, container_memory_limit
-from load.cli import add_compare_command, config_from, run_compare
+from load.cli import add_compare_command, run_compare
 from load.judge.verdict import judge_compare, judge_soak
+from load.options import config_from
 from load.report import plots
 from load.run.config import LabConfig
 from load.run.locust_process import LoadStats
