@@ -22,9 +22,10 @@ from load.report import memray_capture, plots, report
 from load.report.console import Progress, print_result
 from load.report.summary import build_summary, pool_limit, run_settings
 from load.run import database
+from load.run.build_run import BuildRun
 from load.run.config import LabConfig
 from load.run.receiver import webhook_receiver
-from load.run.runner import BuildRun, run_build
+from load.run.runner import run_build
 from load.run.servers import Children
 
 EXIT_FAILED_VERDICT = 1

@@ -22,9 +22,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import median
 
-from load.judge.analysis import Trend, growing_resources, peak_above_median
+from load.judge.analysis import (
+    Trend,
+    growing_resources,
+    heap_trend,
+    interpolate_requests,
+    peak_above_median,
+    rss_trend,
+)
 from load.probe.attribution import HeapPoint
 from load.run.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
+from load.run.locust_process import Progress
 from load.run.sampling import Sample
 
 LEAK_KINDS = ("resource-leak", "object-leak", "allocator-retention", "memory-growth", "peak-memory")
@@ -216,3 +224,20 @@ def judge_samples(
     )
     judgement.rss, judgement.heap = rss, heap
     return judgement
+
+
+def judge_now(
+    samples: list[Sample], heap: list[HeapPoint], progress: Progress, pool_limit: int | None
+) -> Judgement:
+    """The kind the samples so far support: is the evidence clear enough to stop the load?"""
+    current = [sample for sample in samples if sample.phase != "idle"]
+    interpolate_requests(current, progress)
+    requests = progress[-1][1] if progress else 0
+    failed_share = (progress[-1][2] / requests) if requests else 0.0
+    return judge_samples(
+        current,
+        rss_trend(current),
+        heap_trend(heap, current, progress) if heap else None,
+        pool_limit,
+        failed_share,
+    )

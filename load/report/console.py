@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from load.report.report import TABLE_ROWS, cell
-from load.run.runner import Live
+from load.run.build_run import Live
 
 PLAIN_EVERY_S = 5.0
 

@@ -13,9 +13,9 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from load.judge.analysis import failures_per_second
+from load.run.build_run import BuildRun
 from load.run.config import LabConfig
 from load.run.recycling import recycle_reasons, recycles_by_requests
-from load.run.runner import BuildRun
 
 MIN_STEP_S = 0.1
 COLOURS = {"fixed": "#1b7837", "leaky": "#c51b7d"}

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from load.report import where
-from load.run.runner import BuildRun
+from load.run.build_run import BuildRun
 
 SAMPLE_COLUMNS = (
     "build", "t_s", "phase", "requests", "failures", "rss_mb", "uss_mb", "fds", "threads",

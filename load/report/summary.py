@@ -18,9 +18,9 @@ from load.judge.analysis import Trend, growing_resources, heap_trend, peak, requ
 from load.judge.kinds import LEAK_KINDS, held_without_objects, judge_samples
 from load.probe.attribution import Attribution
 from load.report import where
+from load.run.build_run import BuildRun
 from load.run.config import LabConfig
 from load.run.recycling import budget_text
-from load.run.runner import BuildRun
 from load.run.sampling import Sample
 
 

@@ -1,4 +1,5 @@
-"""Reading what the locust subprocess leaves behind: its progress lines and its CSV statistics.
+"""locust as a subprocess: its command line and settings, and reading what it leaves behind
+(its progress lines and its CSV statistics).
 
 locust itself is never imported here (it monkey-patches the whole process with gevent).
 """
@@ -6,8 +7,17 @@ locust itself is never imported here (it monkey-patches the whole process with g
 from __future__ import annotations
 
 import csv
+import math
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from load.run.config import LabConfig
+
+# after --run-time, locust stops its users and writes its CSV files: allow it that long
+LOCUST_EXIT_GRACE_S = 30.0
+LOCUSTFILE = Path(__file__).resolve().parents[1] / "locust" / "locustfile.py"
 
 Progress = list[tuple[float, int, int]]  # (unix time, requests so far, failures so far)
 
@@ -67,3 +77,36 @@ def _number(text: str | None) -> float | None:
         return float(text) if text not in (None, "", "N/A") else None
     except ValueError:
         return None
+
+
+def locust_env(config: LabConfig, progress_path: Path, stop_path: Path) -> dict[str, str]:
+    """The locustfile's settings (it reads only its environment): where to report progress,
+    the file whose existence stops it, and the run's shape."""
+    env = dict(os.environ)
+    env.update(
+        LEAKPROOF_LAB_PROGRESS=str(progress_path),
+        LEAKPROOF_LAB_STOP_FILE=str(stop_path),
+        LEAKPROOF_LAB_SEED_ITEMS=str(config.seed_items),
+        LEAKPROOF_LAB_MAX_REQUESTS=str(config.requests or 0),
+        LEAKPROOF_LAB_WARMUP_S=f"{config.warmup_s:g}",
+        LEAKPROOF_LAB_WORKERS=str(nominal_workers(config)),
+        LEAKPROOF_LAB_SLOW_READERS=str(config.slow_readers),
+    )
+    return env
+
+
+def locust_command(config: LabConfig, base_url: str, csv_prefix: Path) -> list[str]:
+    """locust runs until the cap; the lab stops it earlier (the stop file) once it has judged
+    and, for a build that grows, traced its window. Extra slow readers come on top of --users."""
+    users = config.users + config.slow_readers - 1
+    run_time = math.ceil(config.load_cap_s + config.window_s)  # locust takes whole seconds
+    return [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+        "--host", base_url, "--users", str(users), "--spawn-rate", str(users),
+        "--run-time", f"{run_time}s", "--csv", str(csv_prefix),
+        "--only-summary", "--exit-code-on-error", "0", "--loglevel", "WARNING",
+    ]  # fmt: skip
+
+
+def nominal_workers(config: LabConfig) -> int:
+    return config.workers if config.server == "gunicorn" else 1

@@ -7,24 +7,29 @@ a Ctrl-C or SIGTERM at any moment leaves no server, worker or generator behind.
 from __future__ import annotations
 
 import contextlib
-import math
-import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from load.judge.analysis import heap_trend, interpolate_requests, rss_trend
-from load.judge.kinds import LEAK_KINDS, Judgement, judge_samples
+from load.judge.analysis import interpolate_requests
+from load.judge.kinds import LEAK_KINDS, Judgement, judge_now
 from load.probe.attribution import Attribution, HeapPoint, ProbeChannel, collect
 from load.report import memray_capture
 from load.run import database
+from load.run.build_run import BuildRun, Live
 from load.run.config import EXTEND_SHARE, LabConfig
-from load.run.locust_process import LoadStats, Progress, read_progress, read_stats
+from load.run.locust_process import (
+    LOCUST_EXIT_GRACE_S,
+    Progress,
+    locust_command,
+    locust_env,
+    nominal_workers,
+    read_progress,
+    read_stats,
+)
 from load.run.sampling import Sample, Sampler
 from load.run.servers import (
     ROOT,
@@ -36,59 +41,10 @@ from load.run.servers import (
     wait_ready,
 )
 
-LOCUSTFILE = Path(__file__).resolve().parents[1] / "locust" / "locustfile.py"
-# after --run-time, locust stops its users and writes its CSV files: allow it that long
-LOCUST_EXIT_GRACE_S = 30.0
 TICK_S = 0.5
 # after the load stops and before the window's snapshot: aborted streams and the last
 # responses finish, so what the snapshot holds is what stays
 DRAIN_S = 2.0
-
-
-@dataclass
-class Live:
-    """What the progress display shows while a build runs."""
-
-    build: str
-    elapsed_s: float = 0.0
-    requests: int = 0
-    failures: int = 0
-    sample: Sample | None = None
-
-
-@dataclass
-class BuildRun:
-    build: str
-    samples: list[Sample]
-    progress: Progress
-    load: LoadStats
-    worker_restarts: int
-    growth: dict[str, Any]
-    load_seconds: float
-    errors: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per step of the run
-    server_died: bool = False
-    heap: list[HeapPoint] = field(default_factory=list)
-    attribution: Attribution | None = None  # None: the probe was off
-    extensions: list[str] = field(default_factory=list)  # why the load ran past --duration
-    recycles: dict[str, int] = field(default_factory=dict)  # by reason, from /metrics
-    flamegraphs: list[Path] = field(default_factory=list)  # --memray: one per process
-    window_opened_at: float | None = None  # unix time the tracing window opened
-    # what stopped the load: the report keeps it, so a verdict is the one the run acted on
-    judgement: Judgement | None = None
-
-
-def locust_command(config: LabConfig, base_url: str, csv_prefix: Path) -> list[str]:
-    """locust runs until the cap; the lab stops it earlier (the stop file) once it has judged
-    and, for a build that grows, traced its window. Extra slow readers come on top of --users."""
-    users = config.users + config.slow_readers - 1
-    run_time = math.ceil(config.load_cap_s + config.window_s)  # locust takes whole seconds
-    return [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-        "--host", base_url, "--users", str(users), "--spawn-rate", str(users),
-        "--run-time", f"{run_time}s", "--csv", str(csv_prefix),
-        "--only-summary", "--exit-code-on-error", "0", "--loglevel", "WARNING",
-    ]  # fmt: skip
 
 
 @dataclass
@@ -163,20 +119,10 @@ def run_build(
     progress_path.unlink(missing_ok=True)
     stop_path = out / f"stop-{build}"
     stop_path.unlink(missing_ok=True)
-    env = dict(os.environ)
-    env.update(
-        LEAKPROOF_LAB_PROGRESS=str(progress_path),
-        LEAKPROOF_LAB_STOP_FILE=str(stop_path),
-        LEAKPROOF_LAB_SEED_ITEMS=str(config.seed_items),
-        LEAKPROOF_LAB_MAX_REQUESTS=str(config.requests or 0),
-        LEAKPROOF_LAB_WARMUP_S=f"{config.warmup_s:g}",
-        LEAKPROOF_LAB_WORKERS=str(_nominal_workers(config)),
-        LEAKPROOF_LAB_SLOW_READERS=str(config.slow_readers),
-    )
     generator = children.start(
         f"{build} load",
         locust_command(config, base_url, out / f"locust-{build}"),
-        env,
+        locust_env(config, progress_path, stop_path),
         out / f"locust-{build}.log",
     )
     live = Live(build)
@@ -262,7 +208,7 @@ def run_build(
         samples=samples,
         progress=progress,
         load=read_stats(out / f"locust-{build}"),
-        worker_restarts=max(0, len(sampler.worker_pids_seen) - _nominal_workers(config)),
+        worker_restarts=max(0, len(sampler.worker_pids_seen) - nominal_workers(config)),
         growth=growth,
         load_seconds=(progress[-1][0] - progress[0][0]) if len(progress) > 1 else 0.0,
         errors=sampler.errors + window.attribution.notes,
@@ -275,23 +221,6 @@ def run_build(
         flamegraphs=flamegraphs,
         window_opened_at=window.opened_at,
         judgement=decided,
-    )
-
-
-def judge_now(
-    samples: list[Sample], heap: list[HeapPoint], progress: Progress, pool_limit: int | None
-) -> Judgement:
-    """The kind the samples so far support: is the evidence clear enough to stop the load?"""
-    current = [sample for sample in samples if sample.phase != "idle"]
-    interpolate_requests(current, progress)
-    requests = progress[-1][1] if progress else 0
-    failed_share = (progress[-1][2] / requests) if requests else 0.0
-    return judge_samples(
-        current,
-        rss_trend(current),
-        heap_trend(heap, current, progress) if heap else None,
-        pool_limit,
-        failed_share,
     )
 
 
@@ -308,7 +237,3 @@ def mark_cooldown(samples: list[Sample], progress: Progress) -> None:
     for sample in samples:
         if sample.phase == "measure" and sample.ts > ended:
             sample.phase = "cooldown"
-
-
-def _nominal_workers(config: LabConfig) -> int:
-    return config.workers if config.server == "gunicorn" else 1

@@ -9,7 +9,7 @@ import pytest
 from load.cli import add_compare_command, add_soak_command, run_compare, run_soak
 from load.options import config_from
 from load.run.config import DEFAULT, QUICK, SCENARIOS
-from load.run.runner import locust_command
+from load.run.locust_process import locust_command
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -10,9 +10,9 @@ from app.settings import Settings
 from load.judge.verdict import judge_compare
 from load.report import plots, report
 from load.report.summary import build_summary, run_settings
+from load.run.build_run import BuildRun
 from load.run.config import LabConfig
 from load.run.locust_process import LoadStats
-from load.run.runner import BuildRun
 from tests.load.samples import series
 
 STABLE_BUILD_KEYS = {
