@@ -19,17 +19,11 @@ from dataclasses import dataclass
 
 import psutil
 
+from load.run.readiness import HOST, free_port, wait_ready
+
 MB = 1024 * 1024
-HOST = "127.0.0.1"
 READY_TIMEOUT_S = 30.0
 SAMPLE_INTERVAL_S = 0.02  # 50 Hz: an export's allocation peak lasts far longer than 20 ms
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -77,19 +71,14 @@ def start_server(name: str, target: str, env: dict[str, str]) -> Server:
     began = time.perf_counter()
     process = subprocess.Popen(command, env={**os.environ, **env})
     server = Server(name, port, process, 0.0)
-    deadline = began + READY_TIMEOUT_S
-    while time.perf_counter() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the {name} server exited with {process.returncode} while starting")
-        try:
-            server.get("/health/ready", timeout_s=1.0)
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.01)
-            continue
-        server.started_s = time.perf_counter() - began
-        return server
-    server.stop()
-    raise RuntimeError(f"the {name} server was not ready within {READY_TIMEOUT_S:.0f} s")
+    try:
+        wait_ready(process, f"{server.base}/health/ready", name=name, timeout_s=READY_TIMEOUT_S,
+                   poll_s=0.01)  # fmt: skip
+    except RuntimeError:
+        server.stop()
+        raise
+    server.started_s = time.perf_counter() - began
+    return server
 
 
 class RssSampler:

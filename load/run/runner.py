@@ -30,11 +30,11 @@ from load.run.locust_process import (
     read_progress,
     read_stats,
 )
+from load.run.readiness import free_port
 from load.run.sampling import Sample, Sampler
 from load.run.servers import (
     ROOT,
     Children,
-    free_port,
     server_command,
     server_env,
     server_processes,

@@ -10,18 +10,16 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-import httpx
 import psutil
 
 from load.report import memray_capture
+from load.run import readiness
 from load.run.config import LabConfig
 from load.run.recycling import memory_env
 
@@ -32,13 +30,6 @@ STOP_GRACE_S = 10.0
 LAB_CACHE_MAX_ENTRIES = 200
 LAB_TASKS_MAX_KEPT = 50
 MMAP_THRESHOLD_BYTES = 128 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def server_command(build: str, config: LabConfig, port: int) -> list[str]:
@@ -160,20 +151,10 @@ class Children:
 
 def wait_ready(child: Child, base_url: str, log_path: Path) -> None:
     """Block until /health/ready answers 200; a server that exits or hangs is a clear error."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if child.process.poll() is not None:
-            raise RuntimeError(
-                f"the {child.name} server exited with code {child.process.returncode} "
-                f"before it was ready; its log is {log_path}"
-            )
-        with contextlib.suppress(httpx.HTTPError):  # not listening yet
-            if httpx.get(f"{base_url}/health/ready", timeout=2).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(
-        f"the {child.name} server was not ready in {READY_TIMEOUT_S:g} s: see {log_path}"
-    )
+    readiness.wait_ready(
+        child.process, f"{base_url}/health/ready", name=child.name, timeout_s=READY_TIMEOUT_S,
+        log_hint=f"; its log is {log_path}",
+    )  # fmt: skip
 
 
 def server_processes(leader_pid: int) -> tuple[psutil.Process | None, list[psutil.Process]]:

@@ -12,8 +12,9 @@ import psutil
 import pytest
 
 from load.run.config import LabConfig
+from load.run.readiness import free_port
 from load.run.sampling import Sampler
-from load.run.servers import Children, free_port, server_command, server_env, wait_ready
+from load.run.servers import Children, server_command, server_env, wait_ready
 
 
 @pytest.fixture
