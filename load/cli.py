@@ -14,7 +14,6 @@ from typing import Any
 
 from load.lab import EXIT_CANNOT_RUN, run_lab
 from load.options import add_load_options, config_from, scenario_list
-from load.run.config import SCENARIOS
 
 
 def add_compare_command(commands: Any) -> None:
@@ -26,7 +25,7 @@ def add_compare_command(commands: Any) -> None:
     parser.add_argument(
         "--scenarios",
         type=scenario_list,
-        help=f"the twin's leaks: all (default) or a comma list of {', '.join(SCENARIOS)}",
+        help="the twin's leaks: all (default) or a comma list of its ids (docs/leaks.md)",
     )
     parser.set_defaults(run=run_compare)
 

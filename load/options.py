@@ -16,7 +16,7 @@ from app.settings import MIN_WORKER_MEMORY_MB
 from load.run.config import DEFAULT, QUICK, LabConfig, parse_scenarios, warmup_for
 
 
-def scenario_list(text: str) -> tuple[str, ...]:
+def scenario_list(text: str) -> tuple[str, ...] | None:
     try:
         return parse_scenarios(text)
     except ValueError as error:

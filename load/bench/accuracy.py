@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from load.run.config import SCENARIOS
+from load.run.config import catalogue
 
 # what each scenario must come out as: its kinds (the first it should be judged), and what must be
 # named: a resource, or a place in the scenario's own module
@@ -128,7 +128,7 @@ def run_verdicts(args: argparse.Namespace) -> int:
         print("leakproof bench --verdicts: the leaky twin (app/leaky/) is not in this project; "
               "the accuracy is measured on its scenarios", file=sys.stderr)  # fmt: skip
         return 2
-    scenarios = args.scenarios or SCENARIOS
+    scenarios = args.scenarios or catalogue()
     root = Path(args.out or Path("reports") / time.strftime("verdicts-%Y-%m-%dT%H-%M-%S"))
     root.mkdir(parents=True, exist_ok=True)
     tallies = {scenario: Tally() for scenario in scenarios}

@@ -166,7 +166,7 @@ def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[
 def run_settings(config: LabConfig, settings: Settings, database: str) -> dict[str, Any]:
     values = asdict(config)
     values["out"] = str(config.out)
-    values["scenarios"] = list(config.scenarios)
+    values["scenarios"] = list(config.chosen_scenarios)
     values["warmup_s"] = config.warmup_s
     values["database"] = database
     values["pool_size"] = settings.db_pool_size

@@ -7,27 +7,11 @@ worker settings, and the same freshly seeded database.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
 ServerKind = Literal["uvicorn", "gunicorn"]
-
-# The leak catalogue (docs/leaks.md); LEAKPROOF_LEAKS selects them in the twin.
-SCENARIOS = (
-    "unclosed-session",
-    "global-state",
-    "di-singleton",
-    "orphan-tasks",
-    "unstreamed-export",
-    "stream-holds-session",
-    "engine-per-request",
-    "aborted-stream",
-    "threadpool-deadlock",
-    "allocator-retention",
-    "exception-retention",
-    "client-per-request",
-    "metrics-cardinality",
-)
 
 # A fixed build is flat when its RSS grows by at most this much per 10k requests after warm-up.
 FLAT_MB_PER_10K = 1.0
@@ -63,7 +47,7 @@ class LabConfig:
     # gunicorn recycling by memory: MB per worker, or "auto" under memory_limit_mb; None: off
     max_memory: int | Literal["auto"] | None = None
     memory_limit_mb: int | None = None
-    scenarios: tuple[str, ...] = SCENARIOS
+    scenarios: tuple[str, ...] | None = None  # the twin's leaks; None: all of them
     # reads keep reaching items not read before, so a cache without a bound keeps growing
     seed_items: int = 20_000
     item_bytes: int | None = None  # pad each seeded item's description to this length
@@ -100,7 +84,11 @@ class LabConfig:
 
     @property
     def leaks_env(self) -> str:
-        return "all" if set(self.scenarios) == set(SCENARIOS) else ",".join(self.scenarios)
+        return "all" if self.scenarios is None else ",".join(self.scenarios)
+
+    @property
+    def chosen_scenarios(self) -> tuple[str, ...]:
+        return catalogue() if self.scenarios is None else self.scenarios
 
     def describe(self) -> str:
         server = (
@@ -127,15 +115,28 @@ def warmup_for(duration_s: float) -> float:
     return min(max(0.25 * duration_s, 3.0), 15.0)
 
 
-def parse_scenarios(text: str) -> tuple[str, ...]:
-    """``all`` or a comma list of catalogue ids; anything else names the valid ids."""
+@cache
+def catalogue() -> tuple[str, ...]:
+    """The twin's scenario ids in the order docs/leaks.md tells them, read from the twin itself
+    (the one list); none in a service generated without the twin. Read on first use: the twin's
+    modules are not worth importing for every ``leakproof`` command."""
+    try:
+        from app.leaky.catalogue import SCENARIOS
+    except ModuleNotFoundError:
+        return ()
+    return tuple(SCENARIOS)
+
+
+def parse_scenarios(text: str) -> tuple[str, ...] | None:
+    """``all`` (None: every scenario) or a comma list of catalogue ids; anything else names the
+    valid ids."""
     if text.strip() == "all":
-        return SCENARIOS
+        return None
     chosen = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
-    unknown = [name for name in chosen if name not in SCENARIOS]
+    unknown = [name for name in chosen if name not in catalogue()]
     if unknown or not chosen:
         raise ValueError(
             f"unknown scenario {', '.join(unknown) or '(none given)'}: "
-            f"choose 'all' or some of {', '.join(SCENARIOS)}"
+            f"choose 'all' or some of {', '.join(catalogue())}"
         )
     return chosen

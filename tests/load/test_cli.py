@@ -8,7 +8,7 @@ import pytest
 
 from load.cli import add_compare_command, add_soak_command, run_compare, run_soak
 from load.options import config_from
-from load.run.config import DEFAULT, QUICK, SCENARIOS
+from load.run.config import DEFAULT, QUICK, catalogue
 from load.run.locust_process import locust_command
 
 
@@ -27,8 +27,16 @@ def test_compare_without_options_is_the_default_run_into_a_timestamped_folder() 
         DEFAULT.users,
         "uvicorn",
     )
-    assert config.scenarios == SCENARIOS
+    assert config.leaks_env == "all"
+    assert config.chosen_scenarios == catalogue()
     assert config.out.parent == Path("reports")
+
+
+def test_the_scenarios_are_the_twins_own_list_in_its_order() -> None:
+    twin = pytest.importorskip("app.leaky.catalogue")  # a service generated without the twin
+    assert catalogue() == tuple(twin.SCENARIOS)
+    assert "global-state" in catalogue()
+    assert config_from(parse("compare", "--scenarios", "all")).scenarios is None
 
 
 def test_quick_and_explicit_options_combine() -> None:

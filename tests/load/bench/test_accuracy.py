@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from load.bench.accuracy import EXPECTED, Tally, judge_run, table
-from load.run.config import SCENARIOS
+from load.run.config import catalogue
 
 
 def run(fixed: dict[str, Any], leaky: dict[str, Any]) -> dict[str, Any]:
@@ -13,7 +13,7 @@ def run(fixed: dict[str, Any], leaky: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_every_scenario_has_an_expectation() -> None:
-    assert set(EXPECTED) == set(SCENARIOS)
+    assert set(EXPECTED) == set(catalogue())
 
 
 def test_a_right_run_counts_once_and_names_the_module() -> None:
