@@ -19,7 +19,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from app.db import ConnectionLost, DriverQuery, application_name, create_engine, fetch_row
 from app.models import Item
-from tests.database import connected, end_connections
+from tests.support.database import connected, end_connections
 
 
 def one_connection_engine(url: str, *, pool_timeout_s: float = 5.0) -> AsyncEngine:

@@ -19,9 +19,9 @@ from redis.asyncio import Redis
 from app.main import create_app
 from app.redis_cache import RedisCache, create_client
 from app.settings import load_settings
-from tests import redis_server
-from tests.conftest import SettingsFactory
-from tests.servers import free_port
+from tests.support import redis_server
+from tests.support.fixtures import SettingsFactory
+from tests.support.servers import free_port
 
 
 class Entry(BaseModel):

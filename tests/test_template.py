@@ -110,7 +110,7 @@ def test_a_project_without_lab_and_redis_passes_its_own_lint_and_tests(tmp_path:
     assert (project / "app" / "leaky").is_dir()
     assert (project / ".ci" / "run").is_file()
     assert (project / ".copier-answers.yml").is_file()
-    for dropped in ("load", "tests/load", "app/redis_cache.py", "tests/redis_server.py"):
+    for dropped in ("load", "tests/load", "app/redis_cache.py", "tests/support/redis_server.py"):
         assert not (project / dropped).exists(), dropped
     texts = project_files(project)
     assert not mentions(texts, r"(?i)leakproof|redis|cache_url")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app import embedded_postgres, migrations
-from tests.database import DATA_DIR, TEST_DATABASE, TEST_URL_ENV, truncate_items
+from tests.support.database import DATA_DIR, TEST_DATABASE, TEST_URL_ENV, truncate_items
 
 SERVER_DATABASE = f"{TEST_DATABASE}_server"
 

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from app import embedded_postgres, migrations
-from tests.database import connected
+from tests.support.database import connected
 
 APP_CONNECTIONS = "leakproof-fixed:%"
 

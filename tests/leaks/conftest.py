@@ -24,9 +24,9 @@ from app.db import application_name
 from app.leaky.main import create_leaky_app, release_leaks
 from app.lifespan import Resources
 from app.main import create_app
-from tests.conftest import SettingsFactory, assert_nothing_left_behind
-from tests.database import truncate_items
-from tests.leakcheck import LeakError, leak_check
+from tests.support.database import truncate_items
+from tests.support.fixtures import SettingsFactory, assert_nothing_left_behind
+from tests.support.leakcheck import LeakError, leak_check
 
 __all__ = ["leak_check"]
 

@@ -11,9 +11,9 @@ from app.leaky.catalogue import SCENARIOS, parse_leaks
 from app.leaky.main import LeakySettings, create_leaky_app, load_leaky_settings
 from app.main import create_app
 from app.settings import SettingsError
-from tests.conftest import SettingsFactory
 from tests.leaks.conftest import FIXED, LEAKY, Start
 from tests.leaks.signals import seed_items
+from tests.support.fixtures import SettingsFactory
 
 CATALOGUE = [
     "unclosed-session",

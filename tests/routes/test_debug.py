@@ -4,7 +4,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from app.main import create_app
-from tests.conftest import SettingsFactory
+from tests.support.fixtures import SettingsFactory
 
 
 async def test_stats_report_process_pool_and_database_figures(client: httpx.AsyncClient) -> None:

@@ -11,9 +11,9 @@ from fastapi import FastAPI
 
 from app.main import create_app
 from app.settings import Settings
-from tests.asgi_client import read_slowly, read_then_disconnect
-from tests.conftest import SettingsFactory
-from tests.database import connected, truncate_items
+from tests.support.asgi import read_slowly, read_then_disconnect
+from tests.support.database import connected, truncate_items
+from tests.support.fixtures import SettingsFactory
 
 ROWS = 2_500
 

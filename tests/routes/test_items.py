@@ -10,8 +10,8 @@ from fastapi import FastAPI
 from app.db import application_name
 from app.main import BUILD, create_app
 from app.settings import Settings
-from tests.conftest import SettingsFactory
-from tests.database import connected, end_connections
+from tests.support.database import connected, end_connections
+from tests.support.fixtures import SettingsFactory
 
 
 async def create(client: httpx.AsyncClient, name: str, price: float = 1.0) -> dict[str, object]:

@@ -6,13 +6,16 @@ the check runs the action ``times`` times, samples the signal before and after e
 runs, ignores a warm-up (pools fill, caches warm, lazy imports happen), and fails when what is
 left grows faster than ``max_growth_per_action``. Take that limit from the mechanism you guard
 against: a leak of one connection per request grows by 1 per action, so a limit of 0.25 tells
-it from a pool that fills once. The failure message shows the whole series.
+it from a pool that fills once. The failure message shows the whole series. Load the fixture
+with ``pytest_plugins = ["tests.support.leakcheck"]`` (this file's module path in your project)
+in your top-level conftest.py; then, with the fixtures of this template's tests::
 
-    async def test_reads_do_not_leak_connections(client, leak_check):
+    async def test_reads_do_not_leak_connections(app, client, leak_check):
+        pool = app.state.resources.engine.pool
         await leak_check(
             lambda _: client.get("/items/1"),
-            lambda: engine.pool.checkedout(),
-            times=40, warmup=10, max_growth_per_action=0.25, signal="checked-out connections",
+            pool.checkedout,
+            times=40, warmup=10, max_growth_per_action=0.25, name="checked-out connections",
         )
 
 Prove the check on a deliberate leak of your own (an action that appends to a list) before you

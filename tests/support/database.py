@@ -19,7 +19,7 @@ from app import embedded_postgres, migrations
 TEST_URL_ENV = "LEAKPROOF_TEST_DATABASE_URL"
 # one database per suite run; set LEAKPROOF_TEST_DATABASE to run two suites side by side
 TEST_DATABASE = os.environ.get("LEAKPROOF_TEST_DATABASE", "leakproof_test")
-DATA_DIR = Path(__file__).resolve().parent.parent / ".leakproof"
+DATA_DIR = Path(__file__).resolve().parents[2] / ".leakproof"
 
 
 def test_database_url() -> str:
