@@ -45,7 +45,7 @@ class Budget:
         return f"{'≥' if self.kind == 'min' else '≤'} {self.limit:g}"
 
 
-# The budgets of issue 2, in the order the table shows them.
+# The budgets (docs/bench.md, "The budgets"), in the order the table shows them.
 BUDGETS: tuple[Budget, ...] = (
     Budget("item_read_ratio", 0.45, "min", "GET /items/{id} req/s over the raw asyncpg endpoint's"),
     Budget("item_read_p99_over_p50", 4.0, "max", "GET /items/{id} p99 latency over p50"),

@@ -53,8 +53,8 @@ def median_slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
 
     A leak is a steady climb, so nearly every pair of points sees it; a one-off spike (an
     allocator high-water mark, a collection) moves only the pairs it belongs to. A least-squares
-    line is pulled by one outlier near either end: a flat build measured over 2,600 requests
-    showed +0.87 MB per 10k from a single sample 1.9 MB high (Theil-Sen: 0.0).
+    line is pulled by one outlier near either end (docs/bench.md, "The lab's slope", has the
+    run that showed it).
     """
     if len(xs) != len(ys):
         return None
