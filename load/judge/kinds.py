@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from statistics import median
 
 from load.judge.analysis import (
-    Trend,
     growing_resources,
     heap_trend,
     interpolate_requests,
     peak_above_median,
     rss_trend,
 )
+from load.judge.slopes import Trend
 from load.probe.attribution import HeapPoint
 from load.run.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
 from load.run.locust_process import Progress

@@ -14,8 +14,9 @@ from statistics import median
 from typing import Any
 
 from app.settings import Settings
-from load.judge.analysis import Trend, growing_resources, heap_trend, peak, requests_at, rss_trend
+from load.judge.analysis import growing_resources, heap_trend, peak, requests_at, rss_trend
 from load.judge.kinds import LEAK_KINDS, held_without_objects, judge_samples
+from load.judge.slopes import Trend
 from load.probe.attribution import Attribution
 from load.report import where
 from load.run.build_run import BuildRun

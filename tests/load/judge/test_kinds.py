@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from load.judge.analysis import Trend, peak_above_median
+from load.judge.analysis import peak_above_median
 from load.judge.kinds import (
     classify,
     held_without_objects,
@@ -12,6 +12,7 @@ from load.judge.kinds import (
     pinned_pool,
     pinned_threads,
 )
+from load.judge.slopes import Trend
 from load.probe.attribution import HeapPoint
 from load.run.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
 from tests.load.samples import series
