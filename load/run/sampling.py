@@ -12,29 +12,21 @@ emptied the pool (/debug/stats then times out: it asks PostgreSQL too).
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 import httpx
-import psutil
 
-from load.run.database import asyncpg_dsn
+from load.run.inside import Inside
+from load.run.outside import ConnectionCounter, outside_sample
 from load.run.servers import server_processes
 
-MB = 1024 * 1024
 INSIDE_INTERVAL_S = 1.0
 INSIDE_TIMEOUT_S = 2.0
 GROWTH_TIMEOUT_S = 10.0  # objgraph walks every object: slow on a twin that kept millions
-DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
-COUNT_QUERY = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE $1"
-METRIC_LINE = re.compile(r"^(?P<name>\w+)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)")
-PID_LABEL = re.compile(r'pid="(\d+)"')
-REASON_LABEL = re.compile(r'reason="(\w+)"')
 
 
 @dataclass
@@ -61,117 +53,6 @@ class Sample:
     @property
     def workers(self) -> int:
         return len(self.worker_anon_mb)
-
-
-@dataclass
-class Inside:
-    """The latest /debug/stats answer per worker pid, and the latest /metrics gauges."""
-
-    latest: dict[int, dict[str, Any]] = field(default_factory=dict)
-    tasks: dict[int, float] = field(default_factory=dict)  # leakproof_asyncio_tasks per pid
-    pool_checked_out: float | None = None  # leakproof_db_pool_checked_out, all workers
-    recycles: dict[str, float] = field(default_factory=dict)  # by reason: requests, memory
-    answered: int = 0
-    failed: int = 0
-
-    def read_metrics(self, text: str, single_pid: int | None) -> None:
-        """Take the gauges from a Prometheus text page (a lone process has no pid label)."""
-        for line in text.splitlines():
-            match = METRIC_LINE.match(line)
-            if match is None:
-                continue
-            try:
-                value = float(match["value"])
-            except ValueError:
-                continue
-            pid_label = PID_LABEL.search(match["labels"] or "")
-            pid = int(pid_label[1]) if pid_label else single_pid
-            if match["name"] == "leakproof_asyncio_tasks" and pid is not None:
-                self.tasks[pid] = value
-            elif match["name"] == "leakproof_db_pool_checked_out":
-                self.pool_checked_out = value
-            elif match["name"] == "leakproof_worker_recycles_total":
-                reason = REASON_LABEL.search(match["labels"] or "")
-                if reason is not None:
-                    self.recycles[reason[1]] = value
-
-    def tasks_total(self, pids: list[int]) -> float | None:
-        counted = [self.tasks[pid] for pid in pids if pid in self.tasks]
-        return sum(counted) if counted else self.total(pids, "asyncio_tasks")
-
-    def pool_total(self, pids: list[int]) -> float | None:
-        if self.pool_checked_out is not None:
-            return self.pool_checked_out
-        return self.total(pids, "pool", "checked_out")
-
-    def total(self, pids: list[int], key: str, sub: str | None = None) -> float | None:
-        values = []
-        for pid in pids:
-            stats = self.latest.get(pid)
-            value = stats.get(key) if stats else None
-            if sub is not None and isinstance(value, dict):
-                value = value.get(sub)
-            if isinstance(value, int | float):
-                values.append(float(value))
-        return sum(values) if values else None
-
-
-class ConnectionCounter:
-    """The lab's own connection counting a build's rows in pg_stat_activity.
-
-    Opened before the build can exhaust anything, and reopened (at most once a second) if
-    PostgreSQL drops it, so the count survives what the twin does to the server.
-    """
-
-    def __init__(self, database_url: str, prefix: str, note: Callable[[str], None]) -> None:
-        self._dsn = asyncpg_dsn(database_url)
-        self._prefix = prefix
-        self._note = note
-        self._connection: asyncpg.Connection | None = None
-        self._last_attempt = 0.0
-
-    async def count(self) -> int | None:
-        if self._connection is None or self._connection.is_closed():
-            if time.monotonic() - self._last_attempt < 1.0:
-                return None
-            self._last_attempt = time.monotonic()
-            try:
-                self._connection = await asyncpg.connect(self._dsn, timeout=5)
-            except DATABASE_ERRORS as error:
-                self._note(f"pg_stat_activity not sampled: {type(error).__name__}: {error}")
-                return None
-        try:
-            count: int = await self._connection.fetchval(COUNT_QUERY, self._prefix)
-        except DATABASE_ERRORS as error:
-            self._note(f"pg_stat_activity count failed: {type(error).__name__}: {error}")
-            return None
-        return count
-
-    async def close(self) -> None:
-        if self._connection is not None and not self._connection.is_closed():
-            await self._connection.close()
-
-
-def outside_sample(leader_pid: int) -> tuple[dict[int, psutil.Process], dict[str, float]]:
-    """psutil totals over the arbiter and workers, and each worker's RSS."""
-    arbiter, workers = server_processes(leader_pid)
-    totals = {"rss_mb": 0.0, "uss_mb": 0.0, "fds": 0.0, "threads": 0.0}
-    serving: dict[int, psutil.Process] = {}
-    for process in ([arbiter] if arbiter else []) + workers:
-        try:
-            with process.oneshot():
-                memory = process.memory_full_info()
-                totals["rss_mb"] += memory.rss / MB
-                totals["uss_mb"] += memory.uss / MB
-                totals["fds"] += process.num_fds()
-                totals["threads"] += process.num_threads()
-                if process is not arbiter:
-                    serving[process.pid] = process
-                    totals[f"anon:{process.pid}"] = (memory.rss - memory.shared) / MB
-                    totals[f"rss:{process.pid}"] = memory.rss / MB
-        except psutil.NoSuchProcess:  # a worker recycled between listing and reading
-            continue
-    return serving, totals
 
 
 class Sampler:

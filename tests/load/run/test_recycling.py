@@ -15,9 +15,9 @@ from load.options import config_from
 from load.report import plots
 from load.run.build_run import BuildRun
 from load.run.config import LabConfig
+from load.run.inside import Inside
 from load.run.locust_process import LoadStats
 from load.run.recycling import memory_env, recycle_reasons, recycles_by_requests
-from load.run.sampling import Inside
 from load.run.servers import server_command
 from tests.load.judge.test_verdict import build
 from tests.load.samples import series
