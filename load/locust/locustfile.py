@@ -34,7 +34,6 @@ from __future__ import annotations
 import itertools
 import os
 import random
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -42,9 +41,9 @@ from math import gcd
 from typing import Any
 from urllib.parse import urlsplit
 
-from locust import FastHttpUser, LoadTestShape, User, between, constant, events, task
-from locust.env import Environment
+from locust import FastHttpUser, User, between, constant, task
 
+from load.locust import lab_hooks
 from load.locust.streams import StreamError, read_stream
 
 SEED_ITEMS = int(os.environ.get("LEAKPROOF_LAB_SEED_ITEMS", "20000"))
@@ -55,7 +54,6 @@ PAGE_SIZE = 50
 INVALID_DESCRIPTION = "a description pasted into a form " * 280
 JOB_POLLS = 20
 SERVER_WORKERS = int(os.environ.get("LEAKPROOF_LAB_WORKERS") or 1)
-PROGRESS_INTERVAL_S = 0.25
 SLOW_READERS = int(os.environ.get("LEAKPROOF_LAB_SLOW_READERS") or 1)
 
 
@@ -255,76 +253,5 @@ class Probe(LabUser):
         self.client.get("/metrics")
 
 
-# --- the lab's load shape: a burst to warm up, then the steady load that is measured ----------
-
-WARMUP_S = float(os.environ.get("LEAKPROOF_LAB_WARMUP_S") or 0)
-
-if WARMUP_S:  # only for the lab: the web UI keeps locust's own controls
-
-    class WarmupThenSteady(LoadTestShape):
-        """Twice the users during warm-up, then ``-u`` until ``--run-time``.
-
-        A process's RSS climbs until the allocator has seen the load's high-water mark of live
-        objects, which rises with the peaks of concurrency. Warming up at double concurrency
-        reaches a mark the steady phase does not exceed, so the measured slope is the build's
-        behaviour, not the allocator still finding its level.
-        """
-
-        use_common_options = True
-
-        def tick(self) -> tuple[int, float] | None:
-            assert self.runner is not None
-            options = self.runner.environment.parsed_options
-            assert options is not None
-            elapsed = time.perf_counter() - self.start_time
-            if options.run_time and elapsed >= options.run_time:
-                return None
-            users = int(options.num_users)
-            if elapsed < WARMUP_S:
-                return 2 * users, 2 * users
-            return users, users
-
-
-# --- progress for the lab: requests over time, and the request bound ---------------------------
-
-_counts = {"requests": 0, "failures": 0}
-
-
-def _count(exception: Exception | None = None, **_kwargs: Any) -> None:
-    _counts["requests"] += 1
-    if exception is not None:
-        _counts["failures"] += 1
-
-
-def _start_progress(environment: Environment, **_kwargs: Any) -> None:
-    path = os.environ.get("LEAKPROOF_LAB_PROGRESS")
-    limit = int(os.environ.get("LEAKPROOF_LAB_MAX_REQUESTS") or 0)
-    stop_file = os.environ.get("LEAKPROOF_LAB_STOP_FILE") or ""
-    if path:  # a greenlet under locust's monkey-patching, not an OS thread
-        threading.Thread(
-            target=_write_progress, args=(environment, path, limit, stop_file), daemon=True
-        ).start()
-
-
-events.request.add_listener(_count)  # type: ignore[no-untyped-call]
-events.init.add_listener(_start_progress)  # type: ignore[no-untyped-call]
-
-
-def _write_progress(environment: Environment, path: str, limit: int, stop_file: str) -> None:
-    progress = open(path, "a", buffering=1)  # noqa: SIM115 - closed by the quitting listener
-
-    def line() -> None:
-        progress.write(f"{time.time():.3f} {_counts['requests']} {_counts['failures']}\n")
-
-    def last_line(**_kwargs: Any) -> None:
-        line()
-        progress.close()
-
-    environment.events.quitting.add_listener(last_line)  # type: ignore[no-untyped-call]
-    while not progress.closed:
-        line()
-        done = (limit and _counts["requests"] >= limit) or (stop_file and os.path.exists(stop_file))
-        if done and environment.runner is not None:  # the bound, or the lab has seen enough
-            environment.runner.quit()
-            return
-        time.sleep(PROGRESS_INTERVAL_S)
+if lab_hooks.WARMUP_S:  # only for the lab: the web UI keeps locust's own controls
+    WarmupThenSteady = lab_hooks.WarmupThenSteady
