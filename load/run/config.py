@@ -6,6 +6,7 @@ worker settings, and the same freshly seeded database.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -121,10 +122,10 @@ def catalogue() -> tuple[str, ...]:
     (the one list); none in a service generated without the twin. Read on first use: the twin's
     modules are not worth importing for every ``leakproof`` command."""
     try:
-        from app.leaky.catalogue import SCENARIOS
+        twin = importlib.import_module("app.leaky.catalogue")
     except ModuleNotFoundError:
         return ()
-    return tuple(SCENARIOS)
+    return tuple(twin.SCENARIOS)
 
 
 def parse_scenarios(text: str) -> tuple[str, ...] | None:

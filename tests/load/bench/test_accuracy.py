@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.leaky.catalogue import SCENARIOS
 from load.bench.accuracy import EXPECTED, Tally, judge_run, table
 from load.run.config import catalogue
 
 
 def run(fixed: dict[str, Any], leaky: dict[str, Any]) -> dict[str, Any]:
     return {"builds": {"fixed": fixed, "leaky": leaky}}
+
+
+def test_the_lab_s_scenarios_are_the_twin_s_catalogue_in_its_order() -> None:
+    assert catalogue() == tuple(SCENARIOS)
 
 
 def test_every_scenario_has_an_expectation() -> None:
