@@ -1,2 +1,2 @@
 """What the tests share: the database, real servers, an ASGI driver for clients that misbehave,
-a webhook receiver, a Redis, the leak check, and the fixtures (loaded by tests/conftest.py)."""
+a webhook receiver, the leak check, and the fixtures (loaded by tests/conftest.py)."""
