@@ -37,7 +37,7 @@ ENV PATH=/srv/leakproof/.venv/bin:$PATH \
 # the locust web UI and its reports belong to no user of the host: a numeric id, no login
 USER 10001:10001
 EXPOSE 8089
-CMD ["locust", "-f", "load/locustfile.py", "--web-host", "0.0.0.0"]
+CMD ["locust", "-f", "load/locust/locustfile.py", "--web-host", "0.0.0.0"]
 
 # ---- runtime: a slim image with the environment and the code, run as a user without rights --
 FROM ${PYTHON_IMAGE} AS runtime

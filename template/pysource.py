@@ -87,8 +87,9 @@ def delete_imports_of(source: str, modules: set[str]) -> tuple[str, set[str]]:
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.module and dropped(node.module):
             bound |= {alias.asname or alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module == "tests" and node.level == 0:
-            gone = {a.asname or a.name for a in node.names if dropped(f"tests.{a.name}")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # ``from tests.support import redis_server``: a dropped module imported by name
+            gone = {a.asname or a.name for a in node.names if dropped(f"{node.module}.{a.name}")}
             if not gone:
                 continue
             bound |= gone

@@ -9,6 +9,11 @@ import re
 from template.edits import Answers, TemplateError, drop_array_item, sub_once
 
 REDIS_DEPENDENCY = r'^    "redis[>=<~\[].*",\n'
+# the import contracts of the lab's own rooms: each a block up to a blank line, named "The lab..."
+LAB_CONTRACTS_NOTE = r"^\n# The lab's own rooms .*\n"
+LAB_CONTRACT = re.compile(
+    r'^\n?\[\[tool\.importlinter\.contracts\]\]\nname = "The lab.*\n(?:.+\n)*', re.MULTILINE
+)
 
 
 def trim_pyproject(text: str, answers: Answers) -> str:
@@ -28,6 +33,10 @@ def trim_pyproject(text: str, answers: Answers) -> str:
         for item in ("load", "load/**"):
             text = drop_array_item(text, item)
         text = drop_array_item(text, "lab")
+        text = sub_once(text, LAB_CONTRACTS_NOTE, "", where=where)
+        text, dropped = LAB_CONTRACT.subn("", text)
+        if not dropped:
+            raise TemplateError(f"{where}: no contract of the lab's found; update template/trim.py")
     if not answers.redis:
         text = sub_once(text, REDIS_DEPENDENCY, "", where=where)
         text = drop_array_item(text, "app.redis_cache")

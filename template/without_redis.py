@@ -14,7 +14,7 @@ from pathlib import Path
 from template import pysource
 from template.edits import TemplateError
 
-REDIS_MODULES = {"redis", "app.redis_cache", "tests.redis_server"}
+REDIS_MODULES = {"redis", "app.redis_cache", "tests.support.redis_server"}
 
 IN_PROCESS_CACHE = '''\
 def create_cache(settings: Settings) -> Caches:

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from app.cache import BoundedCache, Cache, Caches, bounded_caches
 from app.redis_cache import RedisCache
-from tests import redis_server
+from tests.support import redis_server
 
 
 class Entry(BaseModel):

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import (
+from tests.support.servers import (
     LEAKPROOF,
     postgres_running,
     serve,

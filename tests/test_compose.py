@@ -68,8 +68,8 @@ def test_the_workshop_starts_in_order() -> None:
     assert "LEAKPROOF_LEAKS" in services["leaky"]["environment"]
     locust = services["locust"]
     assert locust["build"]["target"] == "lab"
-    assert "load/locustfile.py" in locust["command"]
-    assert (ROOT / "load" / "locustfile.py").exists()
+    assert "load/locust/locustfile.py" in locust["command"]
+    assert (ROOT / "load" / "locust" / "locustfile.py").exists()
     assert "FROM build AS lab" in DOCKERFILE.read_text()
     assert services["redis"]["profiles"] == ["redis"]
     assert all("127.0.0.1:" in port for s in services.values() for port in s.get("ports", []))

@@ -1,6 +1,6 @@
-"""The session dependency has one path: commit when the handler returns, roll back when it
-raises or is cancelled, and the connection goes back to the pool every time. On the real
-PostgreSQL, with SQLAlchemy's own pool."""
+"""The session dependency driven directly, where a request cannot reach: SQLAlchemy's own pool
+by default, and a commit that fails still gives its connection back. Every path a request takes
+is in test_session.py. On the real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from starlette.requests import Request
 
 from app.db import create_engine, create_sessionmaker, get_session
 from app.models import Item
-from tests.database import truncate_tables
+from tests.support.database import truncate_tables
 
 
 @pytest.fixture
@@ -51,39 +51,6 @@ def checked_out(engine: AsyncEngine) -> int:
 
 async def test_the_default_pool_is_sqlalchemy_s_own(engine: AsyncEngine) -> None:
     assert type(engine.pool) is AsyncAdaptedQueuePool
-
-
-async def test_a_handler_that_returns_commits_and_closes(engine: AsyncEngine) -> None:
-    dependency = get_session(request_for(engine))
-    session = await anext(dependency)
-    session.add(Item(name="kept", price=1))
-    await session.flush()
-    with pytest.raises(StopAsyncIteration):
-        await anext(dependency)  # the handler returned
-    assert not session.in_transaction()
-    assert checked_out(engine) == 0
-    assert await items_named(engine, "kept") == 1
-
-
-async def test_a_handler_that_raises_rolls_back_and_the_error_goes_on(engine: AsyncEngine) -> None:
-    dependency = get_session(request_for(engine))
-    session = await anext(dependency)
-    session.add(Item(name="undone", price=1))
-    await session.flush()
-    with pytest.raises(RuntimeError, match="the handler failed"):
-        await dependency.athrow(RuntimeError("the handler failed"))
-    assert checked_out(engine) == 0
-    assert await items_named(engine, "undone") == 0
-
-
-async def test_a_cancelled_request_rolls_back_and_closes(engine: AsyncEngine) -> None:
-    dependency = get_session(request_for(engine))
-    session = await anext(dependency)
-    session.add(Item(name="abandoned", price=1))
-    await session.flush()
-    await dependency.aclose()  # what FastAPI does when the request goes away mid-handler
-    assert checked_out(engine) == 0
-    assert await items_named(engine, "abandoned") == 0
 
 
 async def test_a_commit_that_fails_raises_and_gives_the_connection_back(

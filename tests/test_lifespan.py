@@ -12,7 +12,7 @@ from asgi_lifespan import LifespanManager
 from app import lifespan
 from app.main import create_app
 from app.settings import SettingsError
-from tests.conftest import SettingsFactory
+from tests.support.fixtures import SettingsFactory
 
 
 async def test_a_start_up_that_fails_late_closes_the_engine_it_already_made(

@@ -13,7 +13,7 @@ import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.servers import Server, serve, stop_postgres, wait_ready, wait_stopped
+from tests.support.servers import Server, serve, stop_postgres, wait_ready, wait_stopped
 
 WORKERS = 2
 MAX_REQUESTS = 50

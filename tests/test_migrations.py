@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from app.dev import migrations
-from tests.database import connected
+from tests.support.database import connected
 
 
 async def tables(url: str) -> set[str]:

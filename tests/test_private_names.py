@@ -17,9 +17,9 @@ from uvicorn_worker import UvicornWorker
 
 from app.dev import embedded_postgres
 from app.serving import _uvicorn_worker
-from tests import lifespan_manager
-from tests.database import DATA_DIR
-from tests.pins import assert_written_for
+from tests.support import lifespan_manager
+from tests.support.database import DATA_DIR
+from tests.support.pins import assert_written_for
 
 
 def test_uvicorn_worker_serve_is_still_the_method_that_was_copied() -> None:

@@ -20,10 +20,10 @@ from app.main import create_app
 from app.redis_cache import RedisCache, create_client, redis_caches
 from app.schemas import ItemRead
 from app.settings import load_settings
-from tests import redis_server
-from tests.conftest import SettingsFactory
-from tests.lifespan_manager import resources_of
-from tests.servers import free_port
+from tests.support import redis_server
+from tests.support.fixtures import SettingsFactory
+from tests.support.lifespan_manager import resources_of
+from tests.support.servers import free_port
 
 
 class Entry(BaseModel):

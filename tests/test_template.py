@@ -112,8 +112,8 @@ def test_a_project_without_lab_and_redis_passes_its_own_lint_and_tests(tmp_path:
     assert (project / ".ci" / "run").is_file()
     assert (project / ".copier-answers.yml").is_file()
     for dropped in (
-        "load", "tests/load", "app/redis_cache.py", "tests/redis_server.py", "app/speedups",
-        "tests/speedups",
+        "load", "tests/load", "app/redis_cache.py", "tests/support/redis_server.py",
+        "app/speedups", "tests/speedups",
     ):  # fmt: skip
         assert not (project / dropped).exists(), dropped
     texts = project_files(project)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.dev import embedded_postgres, migrations
-from tests.database import DATA_DIR, TEST_DATABASE, TEST_URL_ENV, truncate_tables
+from tests.support.database import DATA_DIR, TEST_DATABASE, TEST_URL_ENV, truncate_tables
 
 SERVER_DATABASE = f"{TEST_DATABASE}_server"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from app.dev import embedded_postgres, migrations
-from tests.database import connected
+from tests.support.database import connected
 
 APP_CONNECTIONS = "leakproof:%"
 

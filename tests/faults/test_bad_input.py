@@ -18,8 +18,8 @@ import httpx
 import psutil
 import pytest
 
-from tests.faults.servers import running
-from tests.webhook_receiver import webhook_receiver
+from tests.support.servers import running
+from tests.support.webhook_receiver import webhook_receiver
 
 pytestmark = pytest.mark.faults
 

@@ -22,8 +22,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.dev.cli import BUILDS as BUILD_TARGETS
 from tests.faults.postgres import existing_names, missing_items, seed_items
-from tests.faults.servers import Server, running
 from tests.faults.traffic import Step, Tally, call, drive
+from tests.support.servers import Server, running
 
 pytestmark = pytest.mark.faults
 

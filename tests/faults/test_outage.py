@@ -22,8 +22,8 @@ from tests.faults.postgres import (
     missing_items,
     wait_app_connections,
 )
-from tests.faults.servers import running
 from tests.faults.traffic import Tally, drive
+from tests.support.servers import running
 
 pytestmark = pytest.mark.faults
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.database import connected
 from tests.faults.postgres import wait_app_connections
-from tests.faults.servers import running
+from tests.support.database import connected
+from tests.support.servers import running
 
 pytestmark = pytest.mark.faults
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.faults.postgres import existing_names, missing_items, wait_app_connections
-from tests.faults.servers import running
 from tests.faults.test_shutdown import NOT_TAKEN
 from tests.faults.traffic import Tally, drive
+from tests.support.servers import running
 
 pytestmark = pytest.mark.faults
 

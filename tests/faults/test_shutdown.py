@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from tests.faults.postgres import existing_names, missing_items, seed_items, wait_app_connections
-from tests.faults.servers import Kind, running
 from tests.faults.traffic import Tally, call, drive, mixed_step, slow_reader_client
+from tests.support.servers import Kind, running
 
 pytestmark = pytest.mark.faults
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from tests.faults.postgres import app_connections, seed_items, wait_app_connections
-from tests.faults.servers import running
 from tests.faults.traffic import slow_reader_client
+from tests.support.servers import running
 
 pytestmark = pytest.mark.faults
 

@@ -24,10 +24,10 @@ from app.db import application_name
 from app.leaky.main import create_leaky_app, release_leaks
 from app.lifespan import Resources
 from app.main import create_app
-from tests.conftest import SettingsFactory, assert_nothing_left_behind
-from tests.database import truncate_tables
-from tests.leakcheck import LeakError, leak_check
-from tests.lifespan_manager import resources_of
+from tests.support.database import truncate_tables
+from tests.support.fixtures import SettingsFactory, assert_nothing_left_behind
+from tests.support.leakcheck import LeakError, leak_check
+from tests.support.lifespan_manager import resources_of
 
 __all__ = ["leak_check"]
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from tests.database import connected
+from tests.support.database import connected
 
 ACTIVITY = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 
 from app.leaky.aborted_stream import ID
-from tests.leakcheck import LeakCheck
-from tests.leaks.asgi import Download
 from tests.leaks.conftest import Start, builds
 from tests.leaks.signals import pg_activity, seed_items
+from tests.support.asgi import Download
+from tests.support.leakcheck import LeakCheck
 
 ABORTS, WARMUP = 8, 2
 ROWS = 4000  # a CSV of several chunks, so the client leaves in the middle

@@ -18,9 +18,9 @@ import psutil
 import pytest
 
 from app.leaky.allocator_retention import ID
-from tests.leakcheck import Action, LeakError, Series, assert_levels_off, sample
 from tests.leaks.conftest import Running, Start, builds
 from tests.leaks.signals import seed_items
+from tests.support.leakcheck import Action, LeakError, Series, assert_levels_off, sample
 
 SMALL_TABLE = 60  # the warm-up's table: a twin page builds about one page
 ROWS = 2500  # then the table's size: one twin page builds this many ItemRead, a few MB

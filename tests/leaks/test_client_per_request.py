@@ -14,10 +14,10 @@ import psutil
 import pytest
 
 from app.leaky.client_per_request import ID
-from tests.leakcheck import LeakCheck
 from tests.leaks.conftest import Start, builds
 from tests.leaks.signals import live_instances, seed_items
-from tests.webhook_receiver import Receiver, webhook_receiver
+from tests.support.leakcheck import LeakCheck
+from tests.support.webhook_receiver import Receiver, webhook_receiver
 
 CALLS, WARMUP = 16, 4
 REASON = "the twin's clients are never closed: a client and its socket per notify"

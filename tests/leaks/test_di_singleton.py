@@ -11,9 +11,9 @@ import pytest
 from starlette.requests import Request
 
 from app.leaky.di_singleton import ID
-from tests.leakcheck import LeakCheck
 from tests.leaks.conftest import Start, builds
 from tests.leaks.signals import live_instances
+from tests.support.leakcheck import LeakCheck
 
 REQUESTS, WARMUP = 20, 4
 REASON = "the twin's lru_cache keeps every Request as a key"

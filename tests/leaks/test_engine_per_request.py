@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.leaky.engine_per_request import ID, OPEN_CONNECTIONS_MAX
-from tests.leakcheck import LeakCheck
 from tests.leaks.conftest import LEAKY, Start, builds
 from tests.leaks.signals import live_instances, pg_activity
+from tests.support.leakcheck import LeakCheck
 
 PROBES, WARMUP = 12, 3
 CONCURRENT = 6  # a batch straddles the bound: engines 19 to 24 are made at once

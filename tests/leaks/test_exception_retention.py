@@ -13,9 +13,9 @@ from types import TracebackType
 import pytest
 
 from app.leaky.exception_retention import ID
-from tests.leakcheck import LeakCheck
 from tests.leaks.conftest import Start, builds
 from tests.leaks.signals import live_instances
+from tests.support.leakcheck import LeakCheck
 
 REQUESTS, WARMUP = 24, 4
 REASON = "the twin's error reporter keeps each exception's traceback, and so its frames"

@@ -11,9 +11,9 @@ import pytest
 
 from app.leaky.global_state import ID
 from app.schemas import ItemRead
-from tests.leakcheck import LeakCheck
 from tests.leaks.conftest import Start, builds
 from tests.leaks.signals import live_instances, seed_items
+from tests.support.leakcheck import LeakCheck
 
 CACHE_ENTRIES = 8
 READS = 40

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.leakcheck import LeakCheck, LeakError, Series, assert_levels_off, check_levels_off
+from tests.support.leakcheck import (
+    LeakCheck,
+    LeakError,
+    Series,
+    assert_levels_off,
+    check_levels_off,
+)
 
 
 async def test_check_fails_on_a_list_that_grows_with_every_action_and_shows_the_series() -> None:

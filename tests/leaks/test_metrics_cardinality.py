@@ -11,9 +11,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.leaky.metrics_cardinality import ID
-from tests.leakcheck import LeakCheck
 from tests.leaks.conftest import Running, Start, builds
 from tests.leaks.signals import seed_items
+from tests.support.leakcheck import LeakCheck
 
 READS, WARMUP = 24, 4
 REASON = "the twin labels by raw path: every new item read adds its series"

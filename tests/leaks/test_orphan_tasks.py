@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from app.leaky.orphan_tasks import ID
-from tests.leakcheck import LeakCheck
 from tests.leaks.conftest import Start, builds
 from tests.leaks.signals import asyncio_tasks
+from tests.support.leakcheck import LeakCheck
 
 JOBS, WARMUP = 12, 3
 JOB_TIMEOUT_S = 20

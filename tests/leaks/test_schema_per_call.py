@@ -12,9 +12,9 @@ import pytest
 from pydantic_core import SchemaValidator
 
 from app.leaky.schema_per_call import ID
-from tests.leakcheck import LeakCheck
 from tests.leaks.conftest import Start, builds
 from tests.leaks.signals import live_instances, seed_items
+from tests.support.leakcheck import LeakCheck
 
 PAGES, WARMUP, PAGE_SIZE = 24, 4, 5
 REASON = "the twin makes a schema per list page, and its adapter cache keeps every one"

@@ -13,10 +13,10 @@ import asyncio
 import pytest
 
 from app.leaky.stream_holds_session import ID
-from tests.leakcheck import LeakCheck
-from tests.leaks.asgi import Download
 from tests.leaks.conftest import Start, builds
 from tests.leaks.signals import seed_items
+from tests.support.asgi import Download
+from tests.support.leakcheck import LeakCheck
 
 OPEN_DOWNLOADS, EXPORT_CAP = 10, 3
 REASON = "the twin's downloads each pin a connection until their client has read everything"

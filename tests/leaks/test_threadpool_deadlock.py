@@ -13,9 +13,9 @@ import asyncio
 import pytest
 
 from app.leaky.threadpool_deadlock import ID, SYNC_POOL_SIZE
-from tests.leakcheck import LeakCheck
 from tests.leaks.conftest import Start, builds
 from tests.leaks.signals import seed_items
+from tests.support.leakcheck import LeakCheck
 
 CONCURRENT = 2 * SYNC_POOL_SIZE  # past the lock-up's threshold, with room to spare
 BATCHES, WARMUP = 4, 1

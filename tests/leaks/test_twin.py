@@ -17,9 +17,9 @@ from app.leaky.catalogue import SCENARIOS, parse_leaks, shadowed
 from app.leaky.main import APP_NAME, LeakySettings, create_leaky_app, load_leaky_settings
 from app.main import create_app
 from app.settings import SettingsError
-from tests.conftest import SettingsFactory
 from tests.leaks.conftest import FIXED, LEAKY, Start
 from tests.leaks.signals import seed_items
+from tests.support.fixtures import SettingsFactory
 
 CATALOGUE = [
     "unclosed-session",

@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from app.leaky.unclosed_session import ID
-from tests.leakcheck import Action, LeakCheck
 from tests.leaks.conftest import Start, builds
 from tests.leaks.signals import pg_activity
+from tests.support.leakcheck import Action, LeakCheck
 
 REQUESTS, WARMUP = 12, 3
 # one connection per request is a growth of 1 per action; a pool that fills once is 0

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 import pytest
 
 from app.leaky.unstreamed_export import ID
-from tests.leakcheck import Series, assert_levels_off
-from tests.leaks.asgi import Download
 from tests.leaks.conftest import Start, builds
 from tests.leaks.signals import seed_items
+from tests.support.asgi import Download
+from tests.support.leakcheck import Series, assert_levels_off
 
 ROWS_STEP, STEPS = 800, 5
 BATCH_ROWS = 100

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from load.sampling import Sample
+from load.run.sampling import Sample
 
 
 def series(

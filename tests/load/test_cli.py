@@ -6,9 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from load.cli import add_compare_command, add_soak_command, config_from, run_compare, run_soak
-from load.config import DEFAULT, QUICK, SCENARIOS
-from load.runner import locust_command
+from load.cli import add_compare_command, add_soak_command, run_compare, run_soak
+from load.options import config_from
+from load.run.config import DEFAULT, QUICK, catalogue
+from load.run.locust_process import locust_command
+
+# a service generated without the twin has no scenarios to choose from
+needs_the_twin = pytest.mark.skipif(not catalogue(), reason="the leaky twin is not here")
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -26,10 +30,16 @@ def test_compare_without_options_is_the_default_run_into_a_timestamped_folder() 
         DEFAULT.users,
         "uvicorn",
     )
-    assert config.scenarios == SCENARIOS
+    assert config.leaks_env == "all"
+    assert config.chosen_scenarios == catalogue()
     assert config.out.parent == Path("reports")
 
 
+def test_all_is_every_scenario() -> None:
+    assert config_from(parse("compare", "--scenarios", "all")).scenarios is None
+
+
+@needs_the_twin
 def test_quick_and_explicit_options_combine() -> None:
     config = config_from(
         parse("compare", "--quick", "--scenarios", "orphan-tasks", "--server", "gunicorn")
@@ -45,6 +55,7 @@ def test_a_duration_brings_its_own_warm_up() -> None:
     assert config_from(parse("compare", "--duration", "40", "--warmup", "4")).warmup_s == 4
 
 
+@needs_the_twin
 def test_an_unknown_scenario_names_the_valid_ones(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         parse("compare", "--scenarios", "orphan-task")
@@ -91,7 +102,7 @@ def test_the_probe_and_memray_are_options() -> None:
 def test_memray_missing_is_one_line_naming_the_fix(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("load.memray_capture.available", lambda: False)
+    monkeypatch.setattr("load.report.memray_capture.available", lambda: False)
     code = run_soak(parse("soak", "--memray", "--out", str(tmp_path / "r")))
     assert code == 2
     error = capsys.readouterr().err.strip()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import stop_postgres
+from tests.support.servers import stop_postgres
 
 RUN_TIMEOUT_S = 420
 

@@ -4,8 +4,8 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from app.main import create_app
-from tests.conftest import SettingsFactory
-from tests.lifespan_manager import resources_of
+from tests.support.fixtures import SettingsFactory
+from tests.support.lifespan_manager import resources_of
 
 
 async def test_stats_report_process_pool_and_database_figures(client: httpx.AsyncClient) -> None:

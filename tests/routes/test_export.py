@@ -11,10 +11,10 @@ from fastapi import FastAPI
 
 from app.main import create_app
 from app.settings import Settings
-from tests.asgi_client import read_slowly, read_then_disconnect
-from tests.conftest import SettingsFactory
-from tests.database import connected, truncate_tables
-from tests.lifespan_manager import resources_of
+from tests.support.asgi import read_slowly, read_then_disconnect
+from tests.support.database import connected, truncate_tables
+from tests.support.fixtures import SettingsFactory
+from tests.support.lifespan_manager import resources_of
 
 ROWS = 2_500
 

@@ -1,19 +1,11 @@
 from __future__ import annotations
 
-import socket
-
 import httpx
 from asgi_lifespan import LifespanManager
 
 from app.main import create_app
-from tests.conftest import SettingsFactory
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+from tests.support.fixtures import SettingsFactory
+from tests.support.servers import free_port  # nothing listens there: a closed port
 
 
 async def test_live_and_ready_answer_ok_with_the_database_up(client: httpx.AsyncClient) -> None:
@@ -24,7 +16,7 @@ async def test_live_and_ready_answer_ok_with_the_database_up(client: httpx.Async
 async def test_without_a_database_ready_is_503_and_requests_fail_fast_with_a_clear_503(
     make_settings: SettingsFactory,
 ) -> None:
-    url = f"postgresql://postgres@127.0.0.1:{closed_port()}/nothing"
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
     app = create_app(make_settings(database_url=url, db_pool_timeout_s=1))
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)

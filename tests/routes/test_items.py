@@ -13,9 +13,9 @@ from app.db import application_name
 from app.main import create_app
 from app.schemas import ItemRead
 from app.settings import Settings
-from tests.conftest import SettingsFactory
-from tests.database import connected, end_connections
-from tests.lifespan_manager import resources_of
+from tests.support.database import connected, end_connections
+from tests.support.fixtures import SettingsFactory
+from tests.support.lifespan_manager import resources_of
 
 
 @pytest.fixture(params=[True, False], ids=["speedups", "plain"])

@@ -7,7 +7,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.settings import Settings
-from tests.conftest import SettingsFactory
+from tests.support.fixtures import SettingsFactory
 
 
 async def wait_finished(client: httpx.AsyncClient, job_id: str) -> dict[str, object]:

@@ -4,7 +4,6 @@ and every way the receiver can fail is a clear 502, 503 or 504."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -17,19 +16,13 @@ from asgi_lifespan import LifespanManager
 
 from app.main import create_app
 from app.settings import SettingsError, load_settings
-from tests.conftest import SettingsFactory
-from tests.database import connected, truncate_tables
-from tests.lifespan_manager import resources_of
-from tests.webhook_receiver import webhook_receiver
+from tests.support.database import connected, truncate_tables
+from tests.support.fixtures import SettingsFactory
+from tests.support.lifespan_manager import resources_of
+from tests.support.servers import free_port  # nothing listens there: a closed port
+from tests.support.webhook_receiver import webhook_receiver
 
 Serve = Callable[..., AbstractAsyncContextManager[tuple[httpx.AsyncClient, Any]]]
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 async def seed_item(url: str) -> int:
@@ -122,7 +115,7 @@ async def test_an_unreachable_receiver_is_a_502_that_hides_its_url(
     serve: Serve, database_url: str
 ) -> None:
     item_id = await seed_item(database_url)
-    secret_url = f"http://127.0.0.1:{closed_port()}/hooks?token=s3cret"
+    secret_url = f"http://127.0.0.1:{free_port()}/hooks?token=s3cret"
     async with serve(webhook_url=secret_url) as (client, _):
         response = await client.post(f"/items/{item_id}/notify")
     assert response.status_code == 502

@@ -19,7 +19,7 @@ from app.db import application_name, create_engine
 from app.models import Item
 from app.speedups.driver_read import ConnectionLost, DriverQuery, fetch_row
 from app.speedups.fair_pool import FirstComeFirstServedPool
-from tests.database import connected, end_connections
+from tests.support.database import connected, end_connections
 
 
 def one_connection_engine(url: str) -> AsyncEngine:

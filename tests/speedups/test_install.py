@@ -25,9 +25,9 @@ from app.deps import get_engine
 from app.lifespan import Resources
 from app.main import create_app
 from app.speedups.fair_pool import FirstComeFirstServedPool
-from tests.conftest import SettingsFactory
-from tests.database import truncate_tables
-from tests.lifespan_manager import resources_of
+from tests.support.database import truncate_tables
+from tests.support.fixtures import SettingsFactory
+from tests.support.lifespan_manager import resources_of
 
 REPO = Path(__file__).resolve().parents[2]
 # what app/main.py holds of the room: its import and the one call behind the setting

@@ -10,7 +10,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, Pool
 
 from app.speedups import _sqlalchemy
 from app.speedups.fair_pool import FirstComeFirstServedPool, FirstComeFirstServedQueue
-from tests.pins import assert_written_for
+from tests.support.pins import assert_written_for
 
 
 def parameters(function: object) -> list[str]:

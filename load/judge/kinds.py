@@ -1,0 +1,285 @@
+"""What kind of growth a build shows, decided only when the evidence is clear either way.
+
+- ``resource-leak``: connections, asyncio tasks or fds kept growing after warm-up, or the pool sat
+  at its cap while requests failed (an exhausted pool stops growing: that is a leak's face too);
+- ``object-leak``: the Python heap (the interpreter's live blocks) grows per request;
+- ``allocator-retention``: RSS grows while the heap levels off: freed memory the allocator keeps,
+  not objects anyone holds (docs/leaks.md, allocator-retention);
+- ``memory-growth``: RSS grows and the heap was not traced (``--no-attribution``);
+- ``peak-memory``: no slope, but a worker's memory rose far above its usual level and fell back:
+  a request that holds data in proportion to its size (every row at once, one body);
+- ``flat``: every interval lies below its limit and nothing kept growing;
+- ``inconclusive``: an interval straddles its limit. The lab then runs longer, up to a cap.
+
+A slope counts as growth when its whole confidence interval lies above the limit, as flat when
+it lies below; bounded structures that fill (the cache, kept jobs, pools) level off and fail the
+first test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from statistics import median
+
+from load.judge.analysis import (
+    growing_resources,
+    heap_trend,
+    interpolate_requests,
+    peak_above_median,
+    rss_trend,
+)
+from load.judge.slopes import Trend
+from load.probe.attribution import HeapPoint
+from load.run.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
+from load.run.locust_process import Progress
+from load.run.sampling import Sample
+
+LEAK_KINDS = ("resource-leak", "object-leak", "allocator-retention", "memory-growth", "peak-memory")
+# a worker whose memory rises this far above its median has held a request's data all at once
+PEAK_MB = 12.0
+LEAKED_RESOURCES = ("tasks", "db_connections", "pool_checked_out", "fds")
+# the pool is "pinned" when it sits at its cap in this share of the measured samples
+PINNED_SHARE = 0.5
+# and requests fail beyond this share (a saturated but healthy pool fails none)
+PINNED_FAILED_SHARE = 0.01
+# a process with this many threads has most of AnyIO's 40 busy (a healthy async worker has ~8)
+PINNED_THREADS = 30
+# RSS held this far above the end of warm-up after the load and a full collection, with the heap
+# back, is memory the allocator kept; and the stretch of heap samples each end is read over
+HELD_MB = 12.0
+HEAP_WINDOW_S = 2.0
+WARMUP_FILL = 0.1  # of the heap's blocks at the start: what warm-up fills is not kept objects
+# a heap that grew during the load keeps at least this share of the growth after it, if kept
+KEPT_SHARE = 0.25
+
+
+@dataclass
+class Judgement:
+    kind: str
+    kinds: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    resources: list[str] = field(default_factory=list)
+    rss: Trend | None = None  # the trends it was decided on (MB / blocks per 10k requests)
+    heap: Trend | None = None
+
+    @property
+    def conclusive(self) -> bool:
+        return self.kind != "inconclusive"
+
+
+def held_at_cap(counts: Sequence[float | None], cap: float | None, failed_share: float) -> bool:
+    """A resource at its cap in most of the measured samples while requests fail: grown to a
+    bound already, so it no longer grows, and the failures say the bound is what they wait on."""
+    known = [count for count in counts if count is not None]
+    if not cap or not known or failed_share <= PINNED_FAILED_SHARE:
+        return False
+    return sum(count >= cap for count in known) >= PINNED_SHARE * len(known)
+
+
+def pinned_pool(samples: Sequence[Sample], pool_limit: int | None, failed_share: float) -> bool:
+    counts = [s.pool_checked_out for s in samples if s.phase == "measure"]
+    return held_at_cap(counts, pool_limit, failed_share)
+
+
+def pinned_threads(samples: Sequence[Sample], failed_share: float) -> bool:
+    """Threads held near the thread pool's cap (AnyIO's 40 for sync endpoints and dependencies)
+    while requests fail: threads blocked on something only a blocked thread could release."""
+    counts = [s.threads for s in samples if s.phase == "measure"]
+    return held_at_cap(counts, PINNED_THREADS, failed_share)
+
+
+def held_without_objects(samples: Sequence[Sample], heap: Sequence[HeapPoint]) -> str | None:
+    """Allocator retention seen after the load: RSS still well above where it was when the load
+    began, after gc.collect() in every worker, while the heap's blocks came back (within what
+    warm-up fills: pools, the bounded cache, kept jobs).
+
+    A process that builds big transient things on many threads climbs in steps that a slope
+    can miss (the step may fall in warm-up, the heap swings by hundreds of thousands of blocks
+    meanwhile); what it keeps afterwards is what the allocator held on to.
+    """
+    loaded = [s for s in samples if s.phase in ("warmup", "measure")]
+    settled = [s for s in samples if s.phase == "settled"]
+    if not loaded or not settled or not heap:
+        return None
+    held_mb = settled[-1].rss_mb - median(s.rss_mb for s in loaded[:3])
+    start, end = loaded[0].ts, settled[-1].ts
+    before = [p for p in heap if start <= p.ts <= start + HEAP_WINDOW_S]
+    after = [p for p in heap if end - HEAP_WINDOW_S <= p.ts <= end]
+    if held_mb < HELD_MB or not before or not after:
+        return None
+    grown = _blocks_total(after) - _blocks_total(before)
+    if grown > max(HEAP_FLAT_BLOCKS_PER_10K, WARMUP_FILL * _blocks_total(before)):
+        return None
+    return (
+        f"RSS held {held_mb:.1f} MB above the start of the load after gc.collect(), while the heap "
+        f"came back ({grown:+,.0f} blocks)"
+    )
+
+
+def heap_came_back(
+    samples: Sequence[Sample], heap: Sequence[HeapPoint], trend: Trend | None
+) -> str | None:
+    """Heap growth that did not outlast the load: after it, and a full collection, the same
+    workers' heap is back near where the measured load began. What grew was what requests in
+    flight held (more of them as a slowed machine queues them), not objects anyone keeps; a
+    leak's objects stay. None when that cannot be told (no settled samples, a worker replaced).
+    """
+    measured = [s for s in samples if s.phase == "measure"]
+    settled = [s for s in samples if s.phase == "settled"]
+    if trend is None or trend.low <= 0 or not measured or not settled or not heap:
+        return None
+    start, end = measured[0].ts, settled[-1].ts
+    before = [p for p in heap if start <= p.ts <= start + HEAP_WINDOW_S]
+    after = [p for p in heap if end - HEAP_WINDOW_S <= p.ts <= end]
+    if not before or not after or {p.pid for p in before} != {p.pid for p in after}:
+        return None
+    grown = trend.low * (measured[-1].requests - measured[0].requests) / 10_000
+    kept = _blocks_total(after) - _blocks_total(before)
+    if kept > KEPT_SHARE * grown:
+        return None
+    return (
+        f"the heap grew during the load ({_blocks(trend)} blocks per 10k requests) and came back "
+        f"after it ({kept:+,.0f} blocks after gc.collect()): requests in flight, not kept objects"
+    )
+
+
+def without_object_leak(judgement: Judgement, reason: str) -> Judgement:
+    """The judgement once heap growth is known to be transient: its other kinds stand."""
+    kinds = [kind for kind in judgement.kinds if kind != "object-leak"]
+    rss = judgement.rss
+    if kinds:
+        kind = kinds[0]
+    elif rss is not None and rss.high <= FLAT_MB_PER_10K:
+        kind = "flat"
+    else:
+        kind = "inconclusive"
+    return replace(judgement, kind=kind, kinds=kinds, reasons=[*judgement.reasons, reason])
+
+
+def _blocks_total(points: Sequence[HeapPoint]) -> float:
+    """The workers' lowest block counts in a stretch of time, summed."""
+    lowest: dict[int, int] = {}
+    for point in points:
+        lowest[point.pid] = min(lowest.get(point.pid, point.blocks), point.blocks)
+    return float(sum(lowest.values()))
+
+
+def _interval(trend: Trend) -> str:
+    return f"{trend.slope:+.2f} [{trend.low:+.2f}, {trend.high:+.2f}]"
+
+
+def _blocks(trend: Trend) -> str:
+    return f"{trend.slope:+,.0f} [{trend.low:+,.0f}, {trend.high:+,.0f}]"
+
+
+def classify(
+    rss: Trend | None,
+    heap: Trend | None,
+    resources: list[str],
+    pinned: bool,
+    peak_mb: float | None = None,
+    outside_pool: str | None = None,
+    threads_pinned: bool = False,
+) -> Judgement:
+    """The kind from the two memory trends (RSS in MB, the heap in blocks, per 10k requests),
+    the resources that grew, and the resources held past their bound."""
+    judgement = Judgement(kind="inconclusive")
+    leaked = [name for name in resources if name in LEAKED_RESOURCES]
+    if pinned:
+        leaked.append("pool pinned at its cap while requests failed")
+    if outside_pool:
+        leaked.append(outside_pool)
+    if threads_pinned:
+        leaked.append("threads pinned near the thread pool's cap while requests failed")
+    judgement.resources = leaked
+    if leaked:
+        judgement.kinds.append("resource-leak")
+        judgement.reasons.append("kept growing: " + ", ".join(leaked))
+    rss_grows = rss is not None and rss.low > FLAT_MB_PER_10K
+    rss_flat = rss is not None and rss.high <= FLAT_MB_PER_10K
+    if heap is not None and heap.low > HEAP_FLAT_BLOCKS_PER_10K:
+        judgement.kinds.append("object-leak")
+        judgement.reasons.append(f"heap {_blocks(heap)} blocks per 10k requests")
+    elif (
+        rss is not None and heap is not None and rss_grows and heap.high <= HEAP_FLAT_BLOCKS_PER_10K
+    ):
+        judgement.kinds.append("allocator-retention")
+        judgement.reasons.append(
+            f"RSS {_interval(rss)} MB per 10k requests while the heap stays flat "
+            f"({_blocks(heap)} blocks)"
+        )
+    elif rss is not None and heap is None and rss_grows:
+        judgement.kinds.append("memory-growth")
+        judgement.reasons.append(f"RSS {_interval(rss)} MB per 10k requests (heap not traced)")
+    if peak_mb is not None and peak_mb >= PEAK_MB:
+        judgement.kinds.append("peak-memory")
+        judgement.reasons.append(
+            f"a worker's memory rose {peak_mb:.1f} MB above its median and fell back "
+            f"(at most {PEAK_MB:g} for a request that streams)"
+        )
+    if judgement.kinds:
+        judgement.kind = judgement.kinds[0]
+        return judgement
+    heap_flat = heap is None or heap.high <= HEAP_FLAT_BLOCKS_PER_10K
+    if rss_flat and heap_flat:
+        judgement.kind = "flat"
+        return judgement
+    if rss is None:
+        judgement.reasons.append("too few samples after warm-up to fit an RSS slope")
+    else:
+        judgement.reasons.append(
+            f"RSS {_interval(rss)} MB per 10k requests against a limit of {FLAT_MB_PER_10K:g}"
+            + (
+                ""
+                if heap is None
+                else f"; heap {_blocks(heap)} blocks against {HEAP_FLAT_BLOCKS_PER_10K:g}"
+            )
+        )
+    return judgement
+
+
+def outside_pool(samples: Sequence[Sample], pool_limit: int | None) -> str | None:
+    """Connections past what the build's pools allow: something opens its own (an engine per
+    request that stopped growing at a bound is still holding them)."""
+    counts = [s.db_connections for s in samples if s.phase == "measure" and s.db_connections]
+    if not pool_limit or not counts or max(counts) <= pool_limit:
+        return None
+    return f"db connections beyond the pools ({max(counts)} of {pool_limit})"
+
+
+def judge_samples(
+    samples: Sequence[Sample],
+    rss: Trend | None,
+    heap: Trend | None,
+    pool_limit: int | None,
+    failed_share: float,
+) -> Judgement:
+    judgement = classify(
+        rss,
+        heap,
+        growing_resources(samples),
+        pinned_pool(samples, pool_limit, failed_share),
+        peak_above_median(samples),
+        outside_pool(samples, pool_limit),
+        pinned_threads(samples, failed_share),
+    )
+    judgement.rss, judgement.heap = rss, heap
+    return judgement
+
+
+def judge_now(
+    samples: list[Sample], heap: list[HeapPoint], progress: Progress, pool_limit: int | None
+) -> Judgement:
+    """The kind the samples so far support: is the evidence clear enough to stop the load?"""
+    current = [sample for sample in samples if sample.phase != "idle"]
+    interpolate_requests(current, progress)
+    requests = progress[-1][1] if progress else 0
+    failed_share = (progress[-1][2] / requests) if requests else 0.0
+    return judge_samples(
+        current,
+        rss_trend(current),
+        heap_trend(heap, current, progress) if heap else None,
+        pool_limit,
+        failed_share,
+    )

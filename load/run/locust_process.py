@@ -1,0 +1,112 @@
+"""locust as a subprocess: its command line and settings, and reading what it leaves behind
+(its progress lines and its CSV statistics).
+
+locust itself is never imported here (it monkey-patches the whole process with gevent).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from load.run.config import LabConfig
+
+# after --run-time, locust stops its users and writes its CSV files: allow it that long
+LOCUST_EXIT_GRACE_S = 30.0
+LOCUSTFILE = Path(__file__).resolve().parents[1] / "locust" / "locustfile.py"
+
+Progress = list[tuple[float, int, int]]  # (unix time, requests so far, failures so far)
+
+
+@dataclass
+class LoadStats:
+    requests: int = 0
+    failures: int = 0
+    requests_per_s: float = 0.0
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    # the most frequent errors: (request name, error, occurrences)
+    top_failures: list[tuple[str, str, int]] = field(default_factory=list)
+
+
+def read_progress(path: Path) -> Progress:
+    """The progress file's lines; a torn last line (the writer was stopped) is skipped."""
+    if not path.exists():
+        return []
+    points: Progress = []
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) != 3:
+            continue
+        try:
+            points.append((float(parts[0]), int(parts[1]), int(parts[2])))
+        except ValueError:
+            continue
+    return points
+
+
+def read_stats(prefix: Path) -> LoadStats:
+    """The Aggregated row of ``<prefix>_stats.csv`` and the top rows of ``_failures.csv``."""
+    stats = LoadStats()
+    stats_file = prefix.with_name(prefix.name + "_stats.csv")
+    if stats_file.exists():
+        with stats_file.open(newline="") as rows:
+            for row in csv.DictReader(rows):
+                if row.get("Name") == "Aggregated":
+                    stats.requests = int(row["Request Count"])
+                    stats.failures = int(row["Failure Count"])
+                    stats.requests_per_s = float(row["Requests/s"])
+                    stats.p50_ms = _number(row.get("50%"))
+                    stats.p99_ms = _number(row.get("99%"))
+    failures_file = prefix.with_name(prefix.name + "_failures.csv")
+    if failures_file.exists():
+        with failures_file.open(newline="") as rows:
+            found = [
+                (row["Name"], row["Error"], int(row["Occurrences"])) for row in csv.DictReader(rows)
+            ]
+        stats.top_failures = sorted(found, key=lambda failure: -failure[2])[:8]
+    return stats
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text not in (None, "", "N/A") else None
+    except ValueError:
+        return None
+
+
+def locust_env(config: LabConfig, progress_path: Path, stop_path: Path) -> dict[str, str]:
+    """The locustfile's settings (it reads only its environment): where to report progress,
+    the file whose existence stops it, and the run's shape."""
+    env = dict(os.environ)
+    env.update(
+        LEAKPROOF_LAB_PROGRESS=str(progress_path),
+        LEAKPROOF_LAB_STOP_FILE=str(stop_path),
+        LEAKPROOF_LAB_SEED_ITEMS=str(config.seed_items),
+        LEAKPROOF_LAB_MAX_REQUESTS=str(config.requests or 0),
+        LEAKPROOF_LAB_WARMUP_S=f"{config.warmup_s:g}",
+        LEAKPROOF_LAB_WORKERS=str(nominal_workers(config)),
+        LEAKPROOF_LAB_SLOW_READERS=str(config.slow_readers),
+    )
+    return env
+
+
+def locust_command(config: LabConfig, base_url: str, csv_prefix: Path) -> list[str]:
+    """locust runs until the cap; the lab stops it earlier (the stop file) once it has judged
+    and, for a build that grows, traced its window. Extra slow readers come on top of --users."""
+    users = config.users + config.slow_readers - 1
+    run_time = math.ceil(config.load_cap_s + config.window_s)  # locust takes whole seconds
+    return [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+        "--host", base_url, "--users", str(users), "--spawn-rate", str(users),
+        "--run-time", f"{run_time}s", "--csv", str(csv_prefix),
+        "--only-summary", "--exit-code-on-error", "0", "--loglevel", "WARNING",
+    ]  # fmt: skip
+
+
+def nominal_workers(config: LabConfig) -> int:
+    return config.workers if config.server == "gunicorn" else 1

@@ -1,0 +1,248 @@
+"""One build under load: reseed, start the server, sample it while locust drives it, settle, stop.
+
+Everything it starts is registered in ``Children``, which the caller stops in a ``finally``:
+a Ctrl-C or SIGTERM at any moment leaves no server, worker or generator behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from load.judge.analysis import interpolate_requests
+from load.judge.kinds import LEAK_KINDS, Judgement, judge_now
+from load.probe.attribution import Attribution, HeapPoint, ProbeChannel, collect
+from load.report import memray_capture
+from load.run import database
+from load.run.build_run import BuildRun, Live
+from load.run.config import EXTEND_SHARE, LabConfig
+from load.run.locust_process import (
+    LOCUST_EXIT_GRACE_S,
+    Progress,
+    locust_command,
+    locust_env,
+    nominal_workers,
+    read_progress,
+    read_stats,
+)
+from load.run.readiness import free_port
+from load.run.sampling import Sample, Sampler
+from load.run.servers import (
+    ROOT,
+    Children,
+    server_command,
+    server_env,
+    server_processes,
+    wait_ready,
+    wait_until_answered,
+)
+
+TICK_S = 0.5
+# after the load stops and before the window's snapshot: aborted streams and the last
+# responses finish (at least DRAIN_S, then until no connection is open, at most ANSWER_MAX_S), so
+# what the snapshot holds is what stays
+DRAIN_S = 2.0
+ANSWER_MAX_S = 60.0
+
+
+@dataclass
+class Window:
+    """The probe's tracing window over one build's load, and what it found."""
+
+    channel: ProbeChannel | None
+    opened_at: float | None = None  # unix time
+    attribution: Attribution = field(default_factory=Attribution)
+
+    def open(self, frames: int, workers: list[int]) -> None:
+        if self.channel is not None and self.opened_at is None:
+            self.channel.send("start", frames=frames, pids=workers)
+            self.opened_at = time.time()
+
+    def heap(self, workers: set[int]) -> list[HeapPoint]:
+        return self.channel.heap(workers) if self.channel is not None else []
+
+
+def run_build(
+    build: str,
+    config: LabConfig,
+    database_url: str,
+    out: Path,
+    children: Children,
+    show: Callable[[Live], None],
+    debug_headers: dict[str, str],
+    pool_limit: int | None = None,
+) -> BuildRun:
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    database.reseed(database_url, config.seed_items, config.item_bytes)
+    timings["seed"] = time.monotonic() - started
+    started = time.monotonic()
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    server_log = out / f"server-{build}.log"
+    probe_dir = out / f"probe-{build}" if config.attribution else None
+    if probe_dir is not None:
+        shutil.rmtree(probe_dir, ignore_errors=True)
+    window = Window(ProbeChannel(probe_dir) if probe_dir is not None else None)
+    server = children.start(
+        f"{build} server",
+        server_command(build, config, port),
+        server_env(build, config, database_url, probe_dir),
+        server_log,
+    )
+    wait_ready(server, base_url, server_log)
+    timings["start"] = time.monotonic() - started
+    started = time.monotonic()
+
+    load_started: list[float] = []
+
+    def phase(ts: float) -> str:
+        if not load_started or ts < load_started[0]:
+            return "idle"
+        if window.opened_at is not None and ts >= window.opened_at:
+            return "window"  # tracing: slower, and tracemalloc's tables in RSS; not measured
+        return "warmup" if ts < load_started[0] + config.warmup_s else "measure"
+
+    sampler = Sampler(
+        build=build,
+        leader_pid=server.pid,
+        base_url=base_url,
+        database_url=database_url,
+        interval_s=config.sample_interval_s,
+        phase=phase,
+        headers=debug_headers,
+    )
+    sampler.start()
+    progress_path = out / f"progress-{build}.txt"
+    progress_path.unlink(missing_ok=True)
+    stop_path = out / f"stop-{build}"
+    stop_path.unlink(missing_ok=True)
+    generator = children.start(
+        f"{build} load",
+        locust_command(config, base_url, out / f"locust-{build}"),
+        locust_env(config, progress_path, stop_path),
+        out / f"locust-{build}.log",
+    )
+    live = Live(build)
+    baseline_taken = False
+    decide_at = config.duration_s
+    window_until: float | None = None
+    decided: Judgement | None = None
+    extensions: list[str] = []
+    deadline = time.monotonic() + config.load_cap_s + config.window_s + LOCUST_EXIT_GRACE_S + 15
+    while generator.process.poll() is None and time.monotonic() < deadline:
+        time.sleep(TICK_S)
+        progress = read_progress(progress_path)
+        if progress and not load_started:
+            load_started.append(progress[0][0])
+        if progress:
+            live.elapsed_s = progress[-1][0] - progress[0][0]
+            live.requests, live.failures = progress[-1][1], progress[-1][2]
+        live.sample = sampler.samples[-1] if sampler.samples else None
+        show(live)
+        if not load_started or stop_path.exists():
+            continue
+        elapsed = time.time() - load_started[0]
+        if not baseline_taken and elapsed >= config.warmup_s:
+            sampler.baseline()  # /debug/growth's reference point, at the end of warm-up
+            baseline_taken = True
+        if window_until is not None:
+            if elapsed >= window_until:
+                stop_path.touch()  # locust quits at its next progress line
+            continue
+        if elapsed < decide_at:
+            continue
+        workers = sampler.worker_pids_seen
+        judgement = judge_now(sampler.samples, window.heap(workers), progress, pool_limit)
+        if not judgement.conclusive and decide_at < config.load_cap_s:
+            extensions.append(f"{elapsed:.0f} s: {judgement.reasons[-1]}")
+            decide_at = min(decide_at + EXTEND_SHARE * config.duration_s, config.load_cap_s)
+            continue
+        decided = judgement
+        if window.channel is not None and judgement.kind in LEAK_KINDS:
+            serving = [process.pid for process in server_processes(server.pid)[1]]
+            window.open(config.trace_frames, serving)  # where does it grow? a few seconds more
+            window_until = elapsed + config.window_s
+        else:
+            stop_path.touch()
+    timings["load"] = time.monotonic() - started
+    stop_path.touch()  # also when the loop ended on its deadline: locust must not run on
+    with contextlib.suppress(subprocess.TimeoutExpired):  # then stopped below, group and all
+        generator.process.wait(LOCUST_EXIT_GRACE_S)
+    sampler.stop()
+    generator.stop()
+    server_died = server.process.poll() is not None
+    if server_died:
+        sampler.errors.append(f"the {build} server died during the run; see {server_log}")
+    started = time.monotonic()
+    if window.channel is not None and window.opened_at is not None and not server_died:
+        serving = [process.pid for process in server_processes(server.pid)[1]]
+        # requests in flight when the load stopped are not growth
+        in_flight = wait_until_answered(serving, at_least_s=DRAIN_S, at_most_s=ANSWER_MAX_S)
+        if in_flight:
+            sampler.errors.append(
+                f"{in_flight} requests were still in flight at the heap snapshot after "
+                f"{ANSWER_MAX_S:.0f} s: their memory may show among the sites"
+            )
+        seq = window.channel.send("finish", pids=serving)
+        window.attribution = collect(window.channel, seq, serving, ROOT)
+    timings["attribution"] = time.monotonic() - started
+    started = time.monotonic()
+    growth = sampler.settle() if not server_died else {}
+    timings["settle"] = time.monotonic() - started
+    started = time.monotonic()
+    server.stop()
+    timings["stop"] = time.monotonic() - started
+    flamegraphs: list[Path] = []
+    if config.memray:  # the captures are complete once the server has exited
+        flamegraphs, notes = memray_capture.flamegraphs(out, build)
+        sampler.errors.extend(notes)
+    progress = read_progress(progress_path)
+    if not progress:  # locust refused its options or could not start: nothing was measured
+        raise RuntimeError(
+            f"the load generator for {build} sent no request; its log is "
+            f"{out / f'locust-{build}.log'}"
+        )
+    samples = [sample for sample in sampler.samples if sample.phase != "idle"]
+    interpolate_requests(samples, progress)
+    mark_cooldown(samples, progress)
+    heap = window.heap(sampler.worker_pids_seen)
+    return BuildRun(
+        build=build,
+        samples=samples,
+        progress=progress,
+        load=read_stats(out / f"locust-{build}"),
+        worker_restarts=max(0, len(sampler.worker_pids_seen) - nominal_workers(config)),
+        growth=growth,
+        load_seconds=(progress[-1][0] - progress[0][0]) if len(progress) > 1 else 0.0,
+        errors=sampler.errors + window.attribution.notes,
+        timings={name: round(seconds, 1) for name, seconds in timings.items()},
+        server_died=server_died,
+        heap=heap,
+        attribution=window.attribution if window.opened_at is not None else None,
+        extensions=extensions,
+        recycles={reason: int(count) for reason, count in sampler.inside.recycles.items()},
+        flamegraphs=flamegraphs,
+        window_opened_at=window.opened_at,
+        judgement=decided,
+    )
+
+
+def mark_cooldown(samples: list[Sample], progress: Progress) -> None:
+    """Samples taken after the last request are not under load: keep them out of the slope.
+
+    When locust stops, every user drops its connection at once and the server tears them
+    down, a burst that belongs to neither build's steady state.
+    """
+    if not progress:
+        return
+    final = progress[-1][1]
+    ended = next(ts for ts, requests, _ in progress if requests == final)
+    for sample in samples:
+        if sample.phase == "measure" and sample.ts > ended:
+            sample.phase = "cooldown"

@@ -1,0 +1,64 @@
+"""The accuracy table's bookkeeping: what counts as a false alarm, a miss and a right name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.leaky.catalogue import SCENARIOS
+from load.bench.accuracy import EXPECTED, Tally, function_lines, judge_run, table
+from load.run.config import catalogue
+from load.run.servers import ROOT
+
+
+def run(fixed: dict[str, Any], leaky: dict[str, Any]) -> dict[str, Any]:
+    return {"builds": {"fixed": fixed, "leaky": leaky}}
+
+
+def test_the_lab_s_scenarios_are_the_twin_s_catalogue_in_its_order() -> None:
+    assert catalogue() == tuple(SCENARIOS)
+
+
+def test_every_scenario_has_an_expectation() -> None:
+    assert set(EXPECTED) == set(catalogue())
+
+
+def test_a_right_run_counts_once_and_names_the_module() -> None:
+    tally = Tally()
+    twin = {
+        "kind": "object-leak",
+        "growing_types": [
+            {"held_by": "app.leaky.global_state._ITEMS (dict) -> ItemRead",
+             "written_at": ["app/leaky/global_state.py:49"]}
+        ],
+    }  # fmt: skip
+    judge_run("global-state", run({"kind": "flat"}, twin), tally)
+    assert (tally.runs, tally.false_alarms, tally.misses, tally.named_right) == (1, 0, 0, 1)
+
+
+def test_false_alarms_misses_and_wrong_names_are_told_apart() -> None:
+    tally = Tally()
+    judge_run("orphan-tasks", run({"kind": "object-leak"}, {"kind": "flat"}), tally)
+    judge_run("orphan-tasks", run({"kind": "inconclusive"}, {"kind": "inconclusive"}), tally)
+    wrong = {"kind": "resource-leak", "leaked_resources": ["fds"]}
+    judge_run("orphan-tasks", run({"kind": "flat"}, wrong), tally)
+    assert tally.false_alarms == 1
+    assert tally.fixed_inconclusive == 1
+    assert tally.misses == 2
+    assert tally.named_right == 0  # a resource leak, but not of tasks
+    assert "| orphan-tasks | 3 | 1 | 1 | 2 | 0 of 3 |" in table({"orphan-tasks": tally})
+
+
+def test_the_top_site_is_what_counts_and_a_function_is_a_line_range() -> None:
+    """metrics-cardinality is named by the labels() call in observe, not by another line of the
+    same file (the /metrics render) and not by a site further down the list."""
+    first, last = function_lines(ROOT / "app/ops/metrics.py", "observe")
+    render = {"file": "app/ops/metrics.py", "line": first - 5, "growth_mb": 1.5}
+    labels = {"file": "app/ops/metrics.py", "line": last, "growth_mb": 0.02}
+    right, wrong = Tally(), Tally()
+    judge_run("metrics-cardinality", run({"kind": "flat"}, twin_with([labels, render])), right)
+    judge_run("metrics-cardinality", run({"kind": "flat"}, twin_with([render, labels])), wrong)
+    assert (right.named_right, wrong.named_right) == (1, 0)
+
+
+def twin_with(sites: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"kind": "object-leak", "leak_sites": sites}

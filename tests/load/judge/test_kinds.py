@@ -1,0 +1,151 @@
+"""The three-way decision on synthetic trends: growth and flatness need the whole interval."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from load.judge.analysis import peak_above_median
+from load.judge.kinds import (
+    classify,
+    heap_came_back,
+    held_without_objects,
+    outside_pool,
+    pinned_pool,
+    pinned_threads,
+    without_object_leak,
+)
+from load.judge.slopes import Trend
+from load.probe.attribution import HeapPoint
+from load.run.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
+from tests.load.samples import series
+
+FLAT_RSS = Trend(0.1, -0.2, 0.4)
+FLAT_HEAP = Trend(100.0, -500.0, 800.0)
+GROWING_HEAP = Trend(40_000.0, 30_000.0, 50_000.0)
+GROWING_RSS = Trend(12.0, 9.0, 15.0)
+
+
+def test_flat_needs_both_intervals_below_their_limits() -> None:
+    assert classify(FLAT_RSS, FLAT_HEAP, [], pinned=False).kind == "flat"
+
+
+def test_a_growing_heap_is_an_object_leak_whatever_rss_does() -> None:
+    judged = classify(FLAT_RSS, GROWING_HEAP, [], pinned=False)
+    assert judged.kind == "object-leak"
+    assert "blocks per 10k requests" in judged.reasons[0]
+
+
+def test_rss_up_with_the_heap_flat_is_allocator_retention_not_a_leak_of_objects() -> None:
+    judged = classify(GROWING_RSS, FLAT_HEAP, [], pinned=False)
+    assert judged.kind == "allocator-retention"
+    assert "heap stays flat" in judged.reasons[0]
+
+
+def test_rss_up_with_the_heap_unclear_is_not_called_allocator_retention() -> None:
+    straddling = Trend(HEAP_FLAT_BLOCKS_PER_10K, 0.0, 3 * HEAP_FLAT_BLOCKS_PER_10K)
+    assert classify(GROWING_RSS, straddling, [], pinned=False).kind == "inconclusive"
+
+
+def test_without_a_heap_rss_growth_is_memory_growth() -> None:
+    assert classify(GROWING_RSS, None, [], pinned=False).kind == "memory-growth"
+    assert classify(FLAT_RSS, None, [], pinned=False).kind == "flat"
+
+
+def test_an_interval_across_the_limit_is_inconclusive() -> None:
+    across = Trend(FLAT_MB_PER_10K, 0.2, 2 * FLAT_MB_PER_10K)
+    judged = classify(across, FLAT_HEAP, [], pinned=False)
+    assert judged.kind == "inconclusive"
+    assert "limit of 1" in judged.reasons[0]
+    assert classify(None, None, [], pinned=False).kind == "inconclusive"
+
+
+def test_resources_come_first_and_are_named() -> None:
+    judged = classify(FLAT_RSS, GROWING_HEAP, ["tasks", "threads"], pinned=False)
+    assert judged.kind == "resource-leak"
+    assert judged.kinds == ["resource-leak", "object-leak"]
+    assert judged.resources == ["tasks"]  # threads rising alone is not a leak of anything
+
+
+def test_a_pool_pinned_at_its_cap_while_requests_fail_is_a_resource_leak() -> None:
+    judged = classify(FLAT_RSS, FLAT_HEAP, [], pinned=True)
+    assert judged.kind == "resource-leak"
+    assert judged.resources == ["pool pinned at its cap while requests failed"]
+
+
+def test_pinned_needs_the_cap_most_of_the_time_and_failures() -> None:
+    at_cap = series(40, rss=lambda _i: 80.0)
+    for sample in at_cap:
+        sample.pool_checked_out = 15
+    assert pinned_pool(at_cap, 15, failed_share=0.05)
+    assert not pinned_pool(at_cap, 15, failed_share=0.0)  # saturated but serving: healthy
+    half = series(40, rss=lambda _i: 80.0)
+    for index, sample in enumerate(half):
+        sample.pool_checked_out = 15 if index % 3 == 0 else 4
+    assert not pinned_pool(half, 15, failed_share=0.05)
+
+
+def test_a_tall_spike_that_falls_back_is_peak_memory_not_flat() -> None:
+    judged = classify(FLAT_RSS, FLAT_HEAP, [], pinned=False, peak_mb=30.0)
+    assert judged.kind == "peak-memory"
+    assert "rose 30.0 MB above its median" in judged.reasons[0]
+    assert classify(FLAT_RSS, FLAT_HEAP, [], pinned=False, peak_mb=3.0).kind == "flat"
+
+
+def test_peaks_are_measured_per_worker_above_its_own_median() -> None:
+    spiky = series(40, rss=lambda i: 80.0 + (25.0 if i == 20 else 0.0))
+    assert peak_above_median(spiky) == 25.0
+    assert peak_above_median(series(40, rss=lambda _i: 80.0)) == 0.0
+
+
+def test_connections_past_the_pools_are_a_resource_leak_even_at_a_bound() -> None:
+    bounded = series(40, rss=lambda _i: 80.0, db_connections=lambda _i: 36)
+    said = outside_pool(bounded, 15)
+    assert said == "db connections beyond the pools (36 of 15)"
+    judged = classify(FLAT_RSS, FLAT_HEAP, [], pinned=False, outside_pool=said)
+    assert judged.kind == "resource-leak"
+    assert outside_pool(series(40, rss=lambda _i: 80.0), 15) is None
+
+
+def test_threads_held_at_the_pools_cap_while_requests_fail_are_a_resource_leak() -> None:
+    blocked = series(40, rss=lambda _i: 80.0)
+    for sample in blocked:
+        sample.threads = 39
+    assert pinned_threads(blocked, failed_share=0.02)
+    assert not pinned_threads(blocked, failed_share=0.0)  # busy threads that serve: healthy
+    assert not pinned_threads(series(40, rss=lambda _i: 80.0), failed_share=0.02)
+    judged = classify(FLAT_RSS, FLAT_HEAP, [], pinned=False, threads_pinned=True)
+    assert judged.kind == "resource-leak"
+    assert judged.resources[0].startswith("threads pinned")
+
+
+def test_rss_held_after_gc_with_the_heap_back_is_allocator_retention() -> None:
+    samples = series(40, rss=lambda i: 80.0 + (20.0 if i > 10 else 0.0))
+    samples.append(replace(samples[-1], ts=samples[-1].ts + 1.0, phase="settled", rss_mb=100.0))
+    start, end = samples[0].ts, samples[-1].ts
+    back = [HeapPoint(start + 0.5, 1000, 400_000), HeapPoint(end - 0.5, 1000, 401_000)]
+    said = held_without_objects(samples, back)
+    assert said is not None
+    assert said.startswith("RSS held 20.0 MB above the start of the load")
+    kept = [HeapPoint(start + 0.5, 1000, 400_000), HeapPoint(end - 0.5, 1000, 460_000)]
+    assert held_without_objects(samples, kept) is None  # objects stayed: not the allocator
+
+
+def test_heap_growth_that_the_load_took_with_it_is_not_an_object_leak() -> None:
+    samples = series(40, rss=lambda _i: 80.0, requests_per_sample=1_000)  # 39,000 measured
+    samples.append(replace(samples[-1], ts=samples[-1].ts + 1.0, phase="settled"))
+    start, end = samples[0].ts, samples[-1].ts
+    trend = Trend(15_000.0, 5_000.0, 30_000.0)  # at least 19,500 blocks over the run
+    back = [HeapPoint(start + 0.5, 1000, 474_000), HeapPoint(end - 0.5, 1000, 468_000)]
+    said = heap_came_back(samples, back, trend)
+    assert said is not None
+    assert "came back after it (-6,000 blocks" in said
+    stayed = [HeapPoint(start + 0.5, 1000, 474_000), HeapPoint(end - 0.5, 1000, 494_000)]
+    assert heap_came_back(samples, stayed, trend) is None  # a leak's objects stay
+    replaced = [HeapPoint(start + 0.5, 1000, 474_000), HeapPoint(end - 0.5, 1001, 100_000)]
+    assert heap_came_back(samples, replaced, trend) is None  # a new worker starts from nothing
+    grown = classify(FLAT_RSS, GROWING_HEAP, [], pinned=False)
+    grown.rss = FLAT_RSS  # as judge_samples keeps it
+    judged = without_object_leak(grown, said)
+    assert (judged.kind, judged.kinds, judged.reasons[-1]) == ("flat", [], said)
+    both = classify(FLAT_RSS, GROWING_HEAP, ["tasks"], pinned=False)
+    assert without_object_leak(both, said).kind == "resource-leak"
