@@ -126,8 +126,12 @@ class Sampler:
                         await inside_poll
                 await counter.close()
 
-    async def take(self, counter: ConnectionCounter, phase: str) -> Sample:
+    async def take(self, counter: ConnectionCounter, phase: str) -> Sample | None:
+        """One sample, or None when no server process is left: a dead server's zero memory is
+        not a measurement (a drop to nothing would read as a spike that fell back)."""
         serving, totals = outside_sample(self.leader_pid)
+        if not serving:
+            return None
         self.worker_pids_seen.update(serving)
         pids = list(serving)
         db_connections = await counter.count()

@@ -56,9 +56,7 @@ def soak(data_dir: Path, out: Path, *options: str) -> tuple[int, dict[str, objec
 def test_a_soak_of_global_state_names_the_dict_its_write_and_the_line_that_made_it(
     data_dir: Path, tmp_path: Path
 ) -> None:
-    code, summary = soak(
-        data_dir, tmp_path, "--build", "leaky", "--scenarios", "global-state", "--memray"
-    )
+    code, summary = soak(data_dir, tmp_path, "--build", "leaky", "--scenarios", "global-state")
     leaky = summary["builds"]["leaky"]  # type: ignore[index]
     assert code == 1, summary["verdict"]  # a soak judges flat or not: the twin is not
     assert leaky["kind"] == "object-leak", leaky["kind_reasons"]
@@ -73,7 +71,23 @@ def test_a_soak_of_global_state_names_the_dict_its_write_and_the_line_that_made_
     report = (tmp_path / "report.md").read_text()
     assert "## Where it grows" in report
     assert "app.leaky.global_state._ITEMS (dict) -> ItemRead" in report
-    pages = leaky["memray_flamegraphs"]
+    assert (tmp_path / "report.html").read_text().count("Where it grows") == 1
+
+
+def test_memray_captures_each_worker_and_the_report_links_its_flamegraph(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """Apart from the leak-naming run, and short and light: memray's support for greenlet (which
+    SQLAlchemy's asyncio layer runs on) is experimental, and a long loaded run under it has
+    crashed a server on this machine (docs/lab.md)."""
+    code, summary = soak(
+        data_dir, tmp_path, "--build", "fixed", "--duration", "8", "--max-duration", "8",
+        "--users", "6", "--memray",
+    )  # fmt: skip
+    fixed = summary["builds"]["fixed"]  # type: ignore[index]
+    assert not fixed["server_died"], fixed["notes"]
+    pages = fixed["memray_flamegraphs"]
     assert pages
     assert all((tmp_path / page).stat().st_size > 0 for page in pages)
-    assert (tmp_path / "report.html").read_text().count("Where it grows") == 1
+    assert all(page in (tmp_path / "report.html").read_text() for page in pages)
+    assert code in (0, 3)  # 8 s may be too short to call it flat; never a failure

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +15,7 @@ import psutil
 import pytest
 
 from load.run.config import LabConfig
+from load.run.outside import ConnectionCounter
 from load.run.readiness import free_port
 from load.run.sampling import Sampler
 from load.run.servers import Children, server_command, server_env, wait_ready
@@ -102,3 +106,14 @@ def test_recycled_gunicorn_workers_are_counted_by_their_new_pids(
     time.sleep(2.5)  # the arbiter forks the replacements
     watching.stop()
     assert len(watching.worker_pids_seen) > config.workers
+
+
+def test_a_dead_server_gives_no_sample(database_url: str) -> None:
+    """Its zero memory is not a measurement: it would read as a spike that fell back."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # reaped: no such process any more
+    watching = sampler(gone.pid, "http://127.0.0.1:9", database_url)
+    assert (
+        asyncio.run(watching.take(ConnectionCounter(database_url, "x", print), "measure")) is None
+    )
+    assert watching.samples == []
