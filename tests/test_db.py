@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -15,17 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 from starlette.requests import Request
 
-from app.db import create_engine, create_sessionmaker, get_session
+from app.db import create_sessionmaker, get_session
 from app.models import Item
-from tests.support.database import truncate_tables
+from tests.support.database import checked_out, one_connection_engine, truncate_tables
 
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(
-        database_url, app_name="test-session", pool_size=1, max_overflow=0, pool_timeout_s=5,
-        pool_recycle_s=-1, pool_pre_ping=False, statement_timeout_ms=0,
-    )  # fmt: skip
+    engine = one_connection_engine(database_url, app_name="test-session")
     yield engine
     await engine.dispose()
     await truncate_tables(database_url)
@@ -40,12 +36,6 @@ def request_for(engine: AsyncEngine) -> Request:
 async def items_named(engine: AsyncEngine, name: str) -> int:
     async with AsyncSession(engine) as session:
         count: int = await session.scalar(select(func.count()).where(Item.name == name)) or 0
-    return count
-
-
-def checked_out(engine: AsyncEngine) -> int:
-    pool: Any = engine.pool
-    count: int = pool.checkedout()
     return count
 
 

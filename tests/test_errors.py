@@ -11,18 +11,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 
-from app.db import create_engine
 from app.errors import database_error
+from tests.support.database import one_connection_engine
 
 REQUEST = Request({"type": "http", "method": "POST", "path": "/items", "headers": []})
 
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(
-        database_url, app_name="test-errors", pool_size=1, max_overflow=0, pool_timeout_s=5,
-        pool_recycle_s=-1, pool_pre_ping=False, statement_timeout_ms=1000,
-    )  # fmt: skip
+    engine = one_connection_engine(database_url, app_name="test-errors", statement_timeout_ms=1000)
     yield engine
     await engine.dispose()
 

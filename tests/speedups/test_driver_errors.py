@@ -3,7 +3,6 @@ the driver's (the hot read). On the real PostgreSQL."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,9 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 
-from app.db import create_engine
-from app.errors import database_error
 from app.speedups.driver_read import DriverQuery, fetch_row
+from tests.support.database import one_connection_engine
+from tests.test_errors import answer
 
 REQUEST = Request({"type": "http", "method": "GET", "path": "/items/1", "headers": []})
 
@@ -28,18 +27,9 @@ CASES = [
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(
-        database_url, app_name="test-errors", pool_size=1, max_overflow=0, pool_timeout_s=5,
-        pool_recycle_s=-1, pool_pre_ping=False, statement_timeout_ms=200,
-    )  # fmt: skip
+    engine = one_connection_engine(database_url, app_name="test-errors", statement_timeout_ms=200)
     yield engine
     await engine.dispose()
-
-
-async def answer(error: Exception) -> tuple[int, str]:
-    response = await database_error(REQUEST, error)
-    detail: str = json.loads(bytes(response.body))["detail"]
-    return response.status_code, detail
 
 
 async def raised_by_driver(engine: AsyncEngine, sql: str) -> Exception:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
 import pytest
@@ -19,34 +18,14 @@ from app.db import application_name, create_engine
 from app.models import Item
 from app.speedups.driver_read import ConnectionLost, DriverQuery, fetch_row
 from app.speedups.fair_pool import FirstComeFirstServedPool
-from tests.support.database import connected, end_connections
-
-
-def one_connection_engine(url: str) -> AsyncEngine:
-    return create_engine(
-        url,
-        app_name="test",
-        pool_size=1,
-        max_overflow=0,
-        pool_timeout_s=5.0,
-        pool_recycle_s=-1,
-        pool_pre_ping=False,
-        statement_timeout_ms=0,
-        poolclass=FirstComeFirstServedPool,
-    )
+from tests.support.database import checked_out, connected, end_connections, one_connection_engine
 
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = one_connection_engine(database_url)
+    engine = one_connection_engine(database_url, poolclass=FirstComeFirstServedPool)
     yield engine
     await engine.dispose()
-
-
-def checked_out(engine: AsyncEngine) -> int:
-    pool: Any = engine.pool
-    count: int = pool.checkedout()
-    return count
 
 
 SELECT_PID = DriverQuery("SELECT pg_backend_pid()", ())
@@ -175,7 +154,9 @@ async def test_a_connection_that_cannot_be_made_raises_sqlalchemy_s_error(
 ) -> None:
     # as engine.connect() raises it, so app/errors.py answers it the same way
     missing = make_url(database_url).set(database="leakproof_no_such_database")
-    engine = one_connection_engine(missing.render_as_string(hide_password=False))
+    engine = one_connection_engine(
+        missing.render_as_string(hide_password=False), poolclass=FirstComeFirstServedPool
+    )
     try:
         with pytest.raises(sa_exc.DBAPIError) as raised:
             await backend_pid(engine)

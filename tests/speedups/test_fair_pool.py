@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from sqlalchemy import exc as sa_exc
@@ -13,35 +12,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from app.db import create_engine
 from app.speedups.fair_pool import FirstComeFirstServedPool
-
-
-def one_connection_engine(url: str, *, pool_timeout_s: float = 5.0) -> AsyncEngine:
-    return create_engine(
-        url,
-        app_name="test",
-        pool_size=1,
-        max_overflow=0,
-        pool_timeout_s=pool_timeout_s,
-        pool_recycle_s=-1,
-        pool_pre_ping=False,
-        statement_timeout_ms=0,
-        poolclass=FirstComeFirstServedPool,
-    )
+from tests.support.database import checked_out, one_connection_engine
 
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = one_connection_engine(database_url)
+    engine = one_connection_engine(database_url, poolclass=FirstComeFirstServedPool)
     yield engine
     await engine.dispose()
-
-
-def checked_out(engine: AsyncEngine) -> int:
-    pool: Any = engine.pool
-    count: int = pool.checkedout()
-    return count
 
 
 async def queue_up(
@@ -117,7 +96,9 @@ async def test_the_stock_pool_lets_a_newcomer_jump_the_queue(database_url: str) 
 async def test_a_waiter_that_times_out_gets_the_pool_timeout_and_nothing_is_lost(
     database_url: str,
 ) -> None:
-    engine = one_connection_engine(database_url, pool_timeout_s=0.1)
+    engine = one_connection_engine(
+        database_url, pool_timeout_s=0.1, poolclass=FirstComeFirstServedPool
+    )
     try:
         holder = await engine.connect()
         with pytest.raises(sa_exc.TimeoutError):

@@ -10,10 +10,14 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import AsyncAdaptedQueuePool, Pool
 
+from app.db import create_engine
 from app.dev import embedded_postgres, migrations
 from app.models import Base
 
@@ -73,3 +77,26 @@ async def end_connections(url: str, application_name: str) -> int:
             application_name,
         )
     return ended
+
+
+def one_connection_engine(
+    url: str,
+    *,
+    app_name: str = "test",
+    pool_timeout_s: float = 5.0,
+    statement_timeout_ms: int = 0,
+    poolclass: type[Pool] = AsyncAdaptedQueuePool,
+) -> AsyncEngine:
+    """An engine whose pool holds one connection: a test sees at once whether it was given back."""
+    return create_engine(
+        url, app_name=app_name, pool_size=1, max_overflow=0, pool_timeout_s=pool_timeout_s,
+        pool_recycle_s=-1, pool_pre_ping=False, statement_timeout_ms=statement_timeout_ms,
+        poolclass=poolclass,
+    )  # fmt: skip
+
+
+def checked_out(engine: AsyncEngine) -> int:
+    """Connections out of the engine's pool now."""
+    pool: Any = engine.pool
+    count: int = pool.checkedout()
+    return count
