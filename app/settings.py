@@ -84,7 +84,10 @@ class Settings(BaseSettings):
     cache_key_prefix: str = Field(
         "leakproof",
         pattern=r"^[A-Za-z0-9_.:-]+$",
-        description="Prefix of the Redis keys (app_name is appended), so apps can share a Redis.",
+        description=(
+            "Prefix of the Redis keys (app_name, then the resource, are appended), so apps can "
+            "share a Redis."
+        ),
     )
     cache_redis_pool_size: int = Field(
         10, ge=1, le=1000, description="Redis connections per worker; more requests wait."
