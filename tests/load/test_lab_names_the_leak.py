@@ -82,7 +82,7 @@ def test_memray_captures_each_worker_and_the_report_links_its_flamegraph(
     crashed a server on this machine (docs/lab.md)."""
     code, summary = soak(
         data_dir, tmp_path, "--build", "fixed", "--duration", "8", "--max-duration", "8",
-        "--users", "6", "--memray",
+        "--users", "8", "--memray",
     )  # fmt: skip
     fixed = summary["builds"]["fixed"]  # type: ignore[index]
     assert not fixed["server_died"], fixed["notes"]
