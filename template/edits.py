@@ -58,4 +58,5 @@ def drop_array_item(text: str, item: str) -> str:
     quoted = re.escape(json.dumps(item))
     text = re.sub(rf"^ *{quoted},\n", "", text, flags=re.MULTILINE)
     text = re.sub(rf"{quoted}, ", "", text)
+    text = re.sub(rf"\[{quoted}\]", "[]", text)  # the last item: the array stays, empty
     return re.sub(rf", {quoted}(?=\])", "", text)

@@ -23,6 +23,7 @@ import yaml
 
 from copier_tasks import rename, rename_python
 from template.edits import Answers, TemplateError, drop_array_item, sub_once
+from template.trim import trim_pyproject
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -204,4 +205,19 @@ def test_an_edit_whose_target_moved_stops_generation_with_its_name() -> None:
         sub_once("test: setup\n", r"^compare:.*\n", "", where="Makefile target compare")
     assert drop_array_item('a = ["app", "load"]\nb = [\n    "load",\n]\n', "load") == (
         'a = ["app"]\nb = [\n]\n'
+    )
+
+
+def test_a_project_without_the_twin_and_the_lab_keeps_a_contract_on_its_tests() -> None:
+    """Declining both used to stop generation: the twin's and the lab's were the contract's only
+    forbidden modules, and dropping the last one left ``["load"]`` behind."""
+    assert drop_array_item('forbidden_modules = ["load"]\n', "load") == "forbidden_modules = []\n"
+    answers = Answers("order-service", "order_service", "d", "orders", False, False, True)
+    trimmed = tomllib.loads(trim_pyproject((REPO / "pyproject.toml").read_text(), answers))
+    linter = trimmed["tool"]["importlinter"]
+    assert linter["root_packages"] == ["app", "tests"]
+    first = linter["contracts"][0]
+    assert (first["name"], first["forbidden_modules"]) == (
+        "The service never imports its tests",
+        ["tests"],
     )
