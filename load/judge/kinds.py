@@ -19,8 +19,7 @@ first test.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from statistics import median
+from dataclasses import dataclass, field
 
 from load.judge.analysis import (
     growing_resources,
@@ -45,13 +44,6 @@ PINNED_SHARE = 0.5
 PINNED_FAILED_SHARE = 0.01
 # a process with this many threads has most of AnyIO's 40 busy (a healthy async worker has ~8)
 PINNED_THREADS = 30
-# RSS held this far above the end of warm-up after the load and a full collection, with the heap
-# back, is memory the allocator kept; and the stretch of heap samples each end is read over
-HELD_MB = 12.0
-HEAP_WINDOW_S = 2.0
-WARMUP_FILL = 0.1  # of the heap's blocks at the start: what warm-up fills is not kept objects
-# a heap that grew during the load keeps at least this share of the growth after it, if kept
-KEPT_SHARE = 0.25
 
 
 @dataclass
@@ -89,87 +81,11 @@ def pinned_threads(samples: Sequence[Sample], failed_share: float) -> bool:
     return held_at_cap(counts, PINNED_THREADS, failed_share)
 
 
-def held_without_objects(samples: Sequence[Sample], heap: Sequence[HeapPoint]) -> str | None:
-    """Allocator retention seen after the load: RSS still well above where it was when the load
-    began, after gc.collect() in every worker, while the heap's blocks came back (within what
-    warm-up fills: pools, the bounded cache, kept jobs).
-
-    A process that builds big transient things on many threads climbs in steps that a slope
-    can miss (the step may fall in warm-up, the heap swings by hundreds of thousands of blocks
-    meanwhile); what it keeps afterwards is what the allocator held on to.
-    """
-    loaded = [s for s in samples if s.phase in ("warmup", "measure")]
-    settled = [s for s in samples if s.phase == "settled"]
-    if not loaded or not settled or not heap:
-        return None
-    held_mb = settled[-1].rss_mb - median(s.rss_mb for s in loaded[:3])
-    start, end = loaded[0].ts, settled[-1].ts
-    before = [p for p in heap if start <= p.ts <= start + HEAP_WINDOW_S]
-    after = [p for p in heap if end - HEAP_WINDOW_S <= p.ts <= end]
-    if held_mb < HELD_MB or not before or not after:
-        return None
-    grown = _blocks_total(after) - _blocks_total(before)
-    if grown > max(HEAP_FLAT_BLOCKS_PER_10K, WARMUP_FILL * _blocks_total(before)):
-        return None
-    return (
-        f"RSS held {held_mb:.1f} MB above the start of the load after gc.collect(), while the heap "
-        f"came back ({grown:+,.0f} blocks)"
-    )
-
-
-def heap_came_back(
-    samples: Sequence[Sample], heap: Sequence[HeapPoint], trend: Trend | None
-) -> str | None:
-    """Heap growth that did not outlast the load: after it, and a full collection, the same
-    workers' heap is back near where the measured load began. What grew was what requests in
-    flight held (more of them as a slowed machine queues them), not objects anyone keeps; a
-    leak's objects stay. None when that cannot be told (no settled samples, a worker replaced).
-    """
-    measured = [s for s in samples if s.phase == "measure"]
-    settled = [s for s in samples if s.phase == "settled"]
-    if trend is None or trend.low <= 0 or not measured or not settled or not heap:
-        return None
-    start, end = measured[0].ts, settled[-1].ts
-    before = [p for p in heap if start <= p.ts <= start + HEAP_WINDOW_S]
-    after = [p for p in heap if end - HEAP_WINDOW_S <= p.ts <= end]
-    if not before or not after or {p.pid for p in before} != {p.pid for p in after}:
-        return None
-    grown = trend.low * (measured[-1].requests - measured[0].requests) / 10_000
-    kept = _blocks_total(after) - _blocks_total(before)
-    if kept > KEPT_SHARE * grown:
-        return None
-    return (
-        f"the heap grew during the load ({_blocks(trend)} blocks per 10k requests) and came back "
-        f"after it ({kept:+,.0f} blocks after gc.collect()): requests in flight, not kept objects"
-    )
-
-
-def without_object_leak(judgement: Judgement, reason: str) -> Judgement:
-    """The judgement once heap growth is known to be transient: its other kinds stand."""
-    kinds = [kind for kind in judgement.kinds if kind != "object-leak"]
-    rss = judgement.rss
-    if kinds:
-        kind = kinds[0]
-    elif rss is not None and rss.high <= FLAT_MB_PER_10K:
-        kind = "flat"
-    else:
-        kind = "inconclusive"
-    return replace(judgement, kind=kind, kinds=kinds, reasons=[*judgement.reasons, reason])
-
-
-def _blocks_total(points: Sequence[HeapPoint]) -> float:
-    """The workers' lowest block counts in a stretch of time, summed."""
-    lowest: dict[int, int] = {}
-    for point in points:
-        lowest[point.pid] = min(lowest.get(point.pid, point.blocks), point.blocks)
-    return float(sum(lowest.values()))
-
-
-def _interval(trend: Trend) -> str:
+def interval(trend: Trend) -> str:
     return f"{trend.slope:+.2f} [{trend.low:+.2f}, {trend.high:+.2f}]"
 
 
-def _blocks(trend: Trend) -> str:
+def blocks(trend: Trend) -> str:
     return f"{trend.slope:+,.0f} [{trend.low:+,.0f}, {trend.high:+,.0f}]"
 
 
@@ -200,18 +116,18 @@ def classify(
     rss_flat = rss is not None and rss.high <= FLAT_MB_PER_10K
     if heap is not None and heap.low > HEAP_FLAT_BLOCKS_PER_10K:
         judgement.kinds.append("object-leak")
-        judgement.reasons.append(f"heap {_blocks(heap)} blocks per 10k requests")
+        judgement.reasons.append(f"heap {blocks(heap)} blocks per 10k requests")
     elif (
         rss is not None and heap is not None and rss_grows and heap.high <= HEAP_FLAT_BLOCKS_PER_10K
     ):
         judgement.kinds.append("allocator-retention")
         judgement.reasons.append(
-            f"RSS {_interval(rss)} MB per 10k requests while the heap stays flat "
-            f"({_blocks(heap)} blocks)"
+            f"RSS {interval(rss)} MB per 10k requests while the heap stays flat "
+            f"({blocks(heap)} blocks)"
         )
     elif rss is not None and heap is None and rss_grows:
         judgement.kinds.append("memory-growth")
-        judgement.reasons.append(f"RSS {_interval(rss)} MB per 10k requests (heap not traced)")
+        judgement.reasons.append(f"RSS {interval(rss)} MB per 10k requests (heap not traced)")
     if peak_mb is not None and peak_mb >= PEAK_MB:
         judgement.kinds.append("peak-memory")
         judgement.reasons.append(
@@ -229,11 +145,11 @@ def classify(
         judgement.reasons.append("too few samples after warm-up to fit an RSS slope")
     else:
         judgement.reasons.append(
-            f"RSS {_interval(rss)} MB per 10k requests against a limit of {FLAT_MB_PER_10K:g}"
+            f"RSS {interval(rss)} MB per 10k requests against a limit of {FLAT_MB_PER_10K:g}"
             + (
                 ""
                 if heap is None
-                else f"; heap {_blocks(heap)} blocks against {HEAP_FLAT_BLOCKS_PER_10K:g}"
+                else f"; heap {blocks(heap)} blocks against {HEAP_FLAT_BLOCKS_PER_10K:g}"
             )
         )
     return judgement

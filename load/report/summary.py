@@ -9,19 +9,14 @@ Scripts read ``builds.fixed`` / ``builds.leaky`` (``requests``, ``failures``,
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from statistics import median
 from typing import Any
 
 from app.settings import Settings
+from load.judge.after_load import revised
 from load.judge.analysis import growing_resources, heap_trend, peak, requests_at, rss_trend
-from load.judge.kinds import (
-    LEAK_KINDS,
-    heap_came_back,
-    held_without_objects,
-    judge_samples,
-    without_object_leak,
-)
+from load.judge.kinds import LEAK_KINDS, judge_samples
 from load.judge.slopes import Trend
 from load.probe.attribution import Attribution
 from load.report import where
@@ -103,13 +98,7 @@ def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[
             samples, rss_trend(samples), heap_fit, pool_limit(config, settings), failed_share
         )
     rss_fit, heap_fit = judgement.rss, judgement.heap
-    came_back = heap_came_back(samples, run.heap, heap_fit) if heap_fit else None
-    if came_back and "object-leak" in judgement.kinds:  # only the settled samples show it
-        judgement = without_object_leak(judgement, came_back)
-    kept = held_without_objects(samples, run.heap)
-    if kept and judgement.kind in ("flat", "inconclusive"):  # only the settled samples show it
-        judgement = replace(judgement, kind="allocator-retention", kinds=["allocator-retention"],
-                            reasons=[kept])  # fmt: skip
+    judgement = revised(judgement, samples, run.heap, failed_share)  # what stayed after the load
     found = run.attribution
     leaking = judgement.kind in LEAK_KINDS
     return {

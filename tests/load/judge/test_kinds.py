@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from load.judge.analysis import peak_above_median
 from load.judge.kinds import (
     classify,
-    heap_came_back,
-    held_without_objects,
     outside_pool,
     pinned_pool,
     pinned_threads,
-    without_object_leak,
 )
 from load.judge.slopes import Trend
-from load.probe.attribution import HeapPoint
 from load.run.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
 from tests.load.samples import series
 
@@ -116,36 +110,3 @@ def test_threads_held_at_the_pools_cap_while_requests_fail_are_a_resource_leak()
     judged = classify(FLAT_RSS, FLAT_HEAP, [], pinned=False, threads_pinned=True)
     assert judged.kind == "resource-leak"
     assert judged.resources[0].startswith("threads pinned")
-
-
-def test_rss_held_after_gc_with_the_heap_back_is_allocator_retention() -> None:
-    samples = series(40, rss=lambda i: 80.0 + (20.0 if i > 10 else 0.0))
-    samples.append(replace(samples[-1], ts=samples[-1].ts + 1.0, phase="settled", rss_mb=100.0))
-    start, end = samples[0].ts, samples[-1].ts
-    back = [HeapPoint(start + 0.5, 1000, 400_000), HeapPoint(end - 0.5, 1000, 401_000)]
-    said = held_without_objects(samples, back)
-    assert said is not None
-    assert said.startswith("RSS held 20.0 MB above the start of the load")
-    kept = [HeapPoint(start + 0.5, 1000, 400_000), HeapPoint(end - 0.5, 1000, 460_000)]
-    assert held_without_objects(samples, kept) is None  # objects stayed: not the allocator
-
-
-def test_heap_growth_that_the_load_took_with_it_is_not_an_object_leak() -> None:
-    samples = series(40, rss=lambda _i: 80.0, requests_per_sample=1_000)  # 39,000 measured
-    samples.append(replace(samples[-1], ts=samples[-1].ts + 1.0, phase="settled"))
-    start, end = samples[0].ts, samples[-1].ts
-    trend = Trend(15_000.0, 5_000.0, 30_000.0)  # at least 19,500 blocks over the run
-    back = [HeapPoint(start + 0.5, 1000, 474_000), HeapPoint(end - 0.5, 1000, 468_000)]
-    said = heap_came_back(samples, back, trend)
-    assert said is not None
-    assert "came back after it (-6,000 blocks" in said
-    stayed = [HeapPoint(start + 0.5, 1000, 474_000), HeapPoint(end - 0.5, 1000, 494_000)]
-    assert heap_came_back(samples, stayed, trend) is None  # a leak's objects stay
-    replaced = [HeapPoint(start + 0.5, 1000, 474_000), HeapPoint(end - 0.5, 1001, 100_000)]
-    assert heap_came_back(samples, replaced, trend) is None  # a new worker starts from nothing
-    grown = classify(FLAT_RSS, GROWING_HEAP, [], pinned=False)
-    grown.rss = FLAT_RSS  # as judge_samples keeps it
-    judged = without_object_leak(grown, said)
-    assert (judged.kind, judged.kinds, judged.reasons[-1]) == ("flat", [], said)
-    both = classify(FLAT_RSS, GROWING_HEAP, ["tasks"], pinned=False)
-    assert without_object_leak(both, said).kind == "resource-leak"

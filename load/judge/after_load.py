@@ -1,0 +1,158 @@
+"""What the samples after the load show, and the verdicts they revise.
+
+While the load runs, a count or a heap can grow for reasons that end with it: requests in flight
+(more of them as a slowed machine queues them), jobs still running. A leak's growth stays after
+the load and a full collection; what stays without objects is the allocator's. These rules read
+the settled samples (after the load, after ``gc.collect()`` in every worker) and the heap's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from statistics import median
+
+from load.judge.kinds import LEAKED_RESOURCES, PINNED_FAILED_SHARE, Judgement, blocks
+from load.judge.slopes import Trend
+from load.probe.attribution import HeapPoint
+from load.run.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
+from load.run.sampling import Sample
+
+# RSS held this far above the end of warm-up after the load and a full collection, with the heap
+# back, is memory the allocator kept; and the stretch of heap samples each end is read over
+HELD_MB = 12.0
+HEAP_WINDOW_S = 2.0
+WARMUP_FILL = 0.1  # of the heap's blocks at the start: what warm-up fills is not kept objects
+# a heap that grew during the load keeps at least this share of the growth after it, if kept
+KEPT_SHARE = 0.25
+# a count that kept growing keeps at least this share of its growth after the load, if leaked
+KEPT_COUNT_SHARE = 0.5
+
+
+def held_without_objects(samples: Sequence[Sample], heap: Sequence[HeapPoint]) -> str | None:
+    """Allocator retention seen after the load: RSS still well above where it was when the load
+    began, after gc.collect() in every worker, while the heap's blocks came back (within what
+    warm-up fills: pools, the bounded cache, kept jobs).
+
+    A process that builds big transient things on many threads climbs in steps that a slope
+    can miss (the step may fall in warm-up, the heap swings by hundreds of thousands of blocks
+    meanwhile); what it keeps afterwards is what the allocator held on to.
+    """
+    loaded = [s for s in samples if s.phase in ("warmup", "measure")]
+    settled = [s for s in samples if s.phase == "settled"]
+    if not loaded or not settled or not heap:
+        return None
+    held_mb = settled[-1].rss_mb - median(s.rss_mb for s in loaded[:3])
+    start, end = loaded[0].ts, settled[-1].ts
+    before = [p for p in heap if start <= p.ts <= start + HEAP_WINDOW_S]
+    after = [p for p in heap if end - HEAP_WINDOW_S <= p.ts <= end]
+    if held_mb < HELD_MB or not before or not after:
+        return None
+    grown = _blocks_total(after) - _blocks_total(before)
+    if grown > max(HEAP_FLAT_BLOCKS_PER_10K, WARMUP_FILL * _blocks_total(before)):
+        return None
+    return (
+        f"RSS held {held_mb:.1f} MB above the start of the load after gc.collect(), while the heap "
+        f"came back ({grown:+,.0f} blocks)"
+    )
+
+
+def heap_came_back(
+    samples: Sequence[Sample], heap: Sequence[HeapPoint], trend: Trend | None
+) -> str | None:
+    """Heap growth that did not outlast the load: after it, and a full collection, the same
+    workers' heap is back near where the measured load began. What grew was what requests in
+    flight held (more of them as a slowed machine queues them), not objects anyone keeps; a
+    leak's objects stay. None when that cannot be told (no settled samples, a worker replaced).
+    """
+    measured = [s for s in samples if s.phase == "measure"]
+    settled = [s for s in samples if s.phase == "settled"]
+    if trend is None or trend.low <= 0 or not measured or not settled or not heap:
+        return None
+    start, end = measured[0].ts, settled[-1].ts
+    before = [p for p in heap if start <= p.ts <= start + HEAP_WINDOW_S]
+    after = [p for p in heap if end - HEAP_WINDOW_S <= p.ts <= end]
+    if not before or not after or {p.pid for p in before} != {p.pid for p in after}:
+        return None
+    grown = trend.low * (measured[-1].requests - measured[0].requests) / 10_000
+    kept = _blocks_total(after) - _blocks_total(before)
+    if kept > KEPT_SHARE * grown:
+        return None
+    return (
+        f"the heap grew during the load ({blocks(trend)} blocks per 10k requests) and came back "
+        f"after it ({kept:+,.0f} blocks after gc.collect()): requests in flight, not kept objects"
+    )
+
+
+def _blocks_total(points: Sequence[HeapPoint]) -> float:
+    """The workers' lowest block counts in a stretch of time, summed."""
+    lowest: dict[int, int] = {}
+    for point in points:
+        lowest[point.pid] = min(lowest.get(point.pid, point.blocks), point.blocks)
+    return float(sum(lowest.values()))
+
+
+def resources_let_go(samples: Sequence[Sample], resources: Sequence[str]) -> list[str]:
+    """The counts that kept growing under the load but fell back after it: tasks of requests in
+    flight and jobs that finished, connections handed back. A leaked task, connection or socket
+    is still there after the load; one that is gone was not leaked."""
+    measured = [s for s in samples if s.phase == "measure"]
+    settled = [s for s in samples if s.phase == "settled"]
+    let_go = []
+    for name in resources:
+        if name not in LEAKED_RESOURCES or not settled:
+            continue
+        during = [float(v) for v in (getattr(s, name) for s in measured) if v is not None]
+        after = [float(v) for v in (getattr(s, name) for s in settled) if v is not None]
+        third = len(during) // 3
+        if not third or not after:
+            continue
+        first, last = median(during[:third]), median(during[2 * third :])
+        if after[-1] - first < KEPT_COUNT_SHARE * (last - first):
+            let_go.append(name)
+    return let_go
+
+
+def without_kind(judgement: Judgement, kind: str, reason: str) -> Judgement:
+    """The judgement once one kind's growth is known to be transient: its other kinds stand."""
+    kinds = [each for each in judgement.kinds if each != kind]
+    rss, heap = judgement.rss, judgement.heap
+    if kinds:
+        decided = kinds[0]
+    elif (rss is not None and rss.high <= FLAT_MB_PER_10K) and (
+        heap is None or heap.high <= HEAP_FLAT_BLOCKS_PER_10K or kind == "object-leak"
+    ):
+        decided = "flat"
+    else:
+        decided = "inconclusive"
+    return replace(judgement, kind=decided, kinds=kinds, reasons=[*judgement.reasons, reason])
+
+
+def revised(
+    judgement: Judgement,
+    samples: Sequence[Sample],
+    heap: Sequence[HeapPoint],
+    failed_share: float = 0.0,
+) -> Judgement:
+    """The judgement made under the load, revised by what stayed after it."""
+    came_back = heap_came_back(samples, heap, judgement.heap) if judgement.heap else None
+    if came_back and "object-leak" in judgement.kinds:
+        judgement = without_kind(judgement, "object-leak", came_back)
+    # counts that fell back are let go only where nobody was hurt: a pool drained by open
+    # downloads also refills once they end, but while it was held requests failed
+    healthy = failed_share <= PINNED_FAILED_SHARE
+    let_go = resources_let_go(samples, judgement.resources) if healthy else []
+    if let_go:
+        kept = [name for name in judgement.resources if name not in let_go]
+        reason = f"fell back after the load: {', '.join(let_go)} (in flight, not leaked)"
+        judgement = replace(judgement, resources=kept)
+        if not kept and "resource-leak" in judgement.kinds:
+            judgement = without_kind(judgement, "resource-leak", reason)
+        else:
+            judgement = replace(judgement, reasons=[*judgement.reasons, reason])
+    held = held_without_objects(samples, heap)
+    if held and judgement.kind in ("flat", "inconclusive"):  # only the settled samples show it
+        judgement = replace(
+            judgement, kind="allocator-retention", kinds=["allocator-retention"], reasons=[held]
+        )
+    return judgement

@@ -1,0 +1,83 @@
+"""The rules that read what stayed after the load: growth that outlasts it is a leak's, growth
+that ends with it was requests in flight, and RSS kept without objects is the allocator's."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from load.judge.after_load import (
+    heap_came_back,
+    held_without_objects,
+    resources_let_go,
+    revised,
+    without_kind,
+)
+from load.judge.kinds import classify
+from load.judge.slopes import Trend
+from load.probe.attribution import HeapPoint
+from load.run.sampling import Sample
+from tests.load.judge.test_kinds import FLAT_HEAP, FLAT_RSS, GROWING_HEAP
+from tests.load.samples import series
+
+
+def test_rss_held_after_gc_with_the_heap_back_is_allocator_retention() -> None:
+    samples = series(40, rss=lambda i: 80.0 + (20.0 if i > 10 else 0.0))
+    samples.append(replace(samples[-1], ts=samples[-1].ts + 1.0, phase="settled", rss_mb=100.0))
+    start, end = samples[0].ts, samples[-1].ts
+    back = [HeapPoint(start + 0.5, 1000, 400_000), HeapPoint(end - 0.5, 1000, 401_000)]
+    said = held_without_objects(samples, back)
+    assert said is not None
+    assert said.startswith("RSS held 20.0 MB above the start of the load")
+    kept = [HeapPoint(start + 0.5, 1000, 400_000), HeapPoint(end - 0.5, 1000, 460_000)]
+    assert held_without_objects(samples, kept) is None  # objects stayed: not the allocator
+
+
+def test_heap_growth_that_the_load_took_with_it_is_not_an_object_leak() -> None:
+    samples = series(40, rss=lambda _i: 80.0, requests_per_sample=1_000)  # 39,000 measured
+    samples.append(replace(samples[-1], ts=samples[-1].ts + 1.0, phase="settled"))
+    start, end = samples[0].ts, samples[-1].ts
+    trend = Trend(15_000.0, 5_000.0, 30_000.0)  # at least 19,500 blocks over the run
+    back = [HeapPoint(start + 0.5, 1000, 474_000), HeapPoint(end - 0.5, 1000, 468_000)]
+    said = heap_came_back(samples, back, trend)
+    assert said is not None
+    assert "came back after it (-6,000 blocks" in said
+    stayed = [HeapPoint(start + 0.5, 1000, 474_000), HeapPoint(end - 0.5, 1000, 494_000)]
+    assert heap_came_back(samples, stayed, trend) is None  # a leak's objects stay
+    replaced = [HeapPoint(start + 0.5, 1000, 474_000), HeapPoint(end - 0.5, 1001, 100_000)]
+    assert heap_came_back(samples, replaced, trend) is None  # a new worker starts from nothing
+    grown = classify(FLAT_RSS, GROWING_HEAP, [], pinned=False)
+    grown.rss = FLAT_RSS  # as judge_samples keeps it
+    judged = without_kind(grown, "object-leak", said)
+    assert (judged.kind, judged.kinds, judged.reasons[-1]) == ("flat", [], said)
+    both = classify(FLAT_RSS, GROWING_HEAP, ["tasks"], pinned=False)
+    assert without_kind(both, "object-leak", said).kind == "resource-leak"
+
+
+def settled(samples: list[Sample], *, tasks: int) -> list[Sample]:
+    """The samples, then one taken after the load with that many tasks."""
+    return [*samples, replace(samples[-1], ts=samples[-1].ts + 1.0, phase="settled", tasks=tasks)]
+
+
+def test_tasks_that_end_with_the_load_were_in_flight_not_leaked() -> None:
+    busier = series(30, rss=lambda _i: 80.0, tasks=lambda i: 8 + i // 2)  # 8 rising to 22
+    assert resources_let_go(settled(busier, tasks=10), ["tasks"]) == ["tasks"]
+    assert resources_let_go(settled(busier, tasks=21), ["tasks"]) == []  # kept: leaked
+    assert resources_let_go(busier, ["tasks"]) == []  # nothing after the load: no say
+
+
+def test_a_resource_leak_whose_counts_all_fell_back_is_judged_on_the_rest() -> None:
+    busier = settled(series(30, rss=lambda _i: 80.0, tasks=lambda i: 8 + i // 2), tasks=10)
+    grown = classify(FLAT_RSS, FLAT_HEAP, ["tasks"], pinned=False)
+    grown.rss, grown.heap = FLAT_RSS, FLAT_HEAP  # as judge_samples keeps them
+    judged = revised(grown, busier, [])
+    assert (judged.kind, judged.resources) == ("flat", [])
+    assert judged.reasons[-1] == "fell back after the load: tasks (in flight, not leaked)"
+    # held while requests failed (a pool drained by open downloads): the harm was done
+    assert revised(grown, busier, [], failed_share=0.02).kind == "resource-leak"
+    pinned = classify(FLAT_RSS, FLAT_HEAP, ["tasks"], pinned=True)
+    pinned.rss, pinned.heap = FLAT_RSS, FLAT_HEAP
+    still = revised(pinned, busier, [])  # a pool pinned while requests failed stays a leak
+    assert (still.kind, still.resources) == (
+        "resource-leak",
+        ["pool pinned at its cap while requests failed"],
+    )
