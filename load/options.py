@@ -46,11 +46,15 @@ def _max_memory(text: str) -> int | str:
     return int(text)
 
 
-def _seconds(text: str) -> float:
+def _number_of_seconds(text: str) -> float:
     try:
-        value = float(text.removesuffix("s"))
+        return float(text.removesuffix("s"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+
+
+def _seconds(text: str) -> float:
+    value = _number_of_seconds(text)
     if value < 5:
         raise argparse.ArgumentTypeError(
             f"{text!r} is too short: give at least 5 s, to leave time after warm-up"
@@ -59,10 +63,7 @@ def _seconds(text: str) -> float:
 
 
 def _seconds_or_zero(text: str) -> float:
-    try:
-        value = float(text.removesuffix("s"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    value = _number_of_seconds(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text} is negative")
     return value
