@@ -19,6 +19,7 @@ from load.run.outside import ConnectionCounter
 from load.run.readiness import free_port
 from load.run.sampling import Sampler
 from load.run.servers import Children, server_command, server_env, wait_ready
+from load.run.target import template_build
 
 
 @pytest.fixture
@@ -34,19 +35,20 @@ def start_fixed(
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
+    fixed = template_build("fixed", config)
     server = children.start(
         "fixed server",
-        server_command("fixed", config, port),
-        server_env("fixed", config, database_url),
+        server_command(fixed, config, port),
+        server_env(fixed, config, database_url),
         log,
     )
-    wait_ready(server, base_url, log)
+    wait_ready(server, base_url, log, fixed)
     return server.pid, base_url
 
 
 def sampler(pid: int, base_url: str, database_url: str) -> Sampler:
     return Sampler(
-        build="fixed",
+        target=template_build("fixed", LabConfig()),
         leader_pid=pid,
         base_url=base_url,
         database_url=database_url,
