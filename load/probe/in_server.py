@@ -55,6 +55,7 @@ TOP_TRACEBACKS = 300
 TOP_TYPES = 5
 CHAIN_DEPTH = 8
 CHAIN_TRIES = 3
+CANDIDATES = 200  # the newest instances of a type grouped by where they were made
 CHAIN_BUDGET_S = 15.0
 MIN_TYPE_GROWTH = 5  # fewer new instances in a window are noise, not growth
 GROWTH_TYPES = 20  # the object types a growth answer lists
@@ -230,19 +231,27 @@ class Probe:
         """A chain from a module to one of the newest instances of the type, and the lines of
         that module that write into the global the chain starts from.
 
-        The newest instances sit at the end of gc's lists. An instance the window allocated is
-        preferred; tracemalloc cannot tell that for instances of plain classes on Python 3.11
-        (their memory starts before the object), so the newest few are tried in turn.
+        The newest instances sit at the end of gc's lists. Instances the window allocated are
+        preferred, and among them those made where most of them were made (the same
+        traceback): a leak's instances pile up from one place, while the newest few may be
+        some library's bookkeeping. tracemalloc cannot tell where instances of plain classes
+        were made on Python 3.11 (their memory starts before the object): then the newest few
+        are tried in turn.
         """
         candidates = objgraph.by_type(type_name)
-        newest = candidates[-CHAIN_TRIES:][::-1]
-        traced = [obj for obj in newest if tracemalloc.get_object_traceback(obj) is not None]
+        newest = candidates[-CANDIDATES:][::-1]
         del candidates
-        for target in traced or newest:
+        made_at: dict[tracemalloc.Traceback, list[Any]] = {}
+        for obj in newest:
+            traceback = tracemalloc.get_object_traceback(obj)
+            if traceback is not None:
+                made_at.setdefault(traceback, []).append(obj)
+        tries = (max(made_at.values(), key=len) if made_at else newest)[:CHAIN_TRIES]
+        own = (id(sys._getframe()), id(newest), id(tries), id(made_at), *map(id, made_at.values()))
+        for target in tries:
             chain = objgraph.find_backref_chain(
-                target, objgraph.is_proper_module, max_depth=CHAIN_DEPTH,
-                extra_ignore=(id(sys._getframe()), id(newest), id(traced)),
-            )  # fmt: skip
+                target, objgraph.is_proper_module, max_depth=CHAIN_DEPTH, extra_ignore=own
+            )
             if len(chain) > 1 and objgraph.is_proper_module(chain[0]):
                 return describe_chain(chain), self.writes(chain)
         return None, []

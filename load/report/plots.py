@@ -87,7 +87,10 @@ def counts_over_time(
     axes.set_xlabel("seconds since the load started")
     axes.set_title(title)
     axes.grid(alpha=0.3)
-    axes.legend()
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend()
+    else:  # an app whose database the lab was not told of, a run without the probe
+        axes.text(0.5, 0.5, "not sampled for these builds", ha="center", transform=axes.transAxes)
     return _save(figure, path)
 
 

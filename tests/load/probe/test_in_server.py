@@ -92,3 +92,46 @@ def test_commands_arrive_through_the_folder_and_heap_lines_are_written(
     probe.tick()
     probe.close()
     assert json.loads((tmp_path / f"{os.getpid()}-2.json").read_text())["action"] == "finish"
+
+
+GROUPED_MODULE = """\
+KEPT = []
+NOISE = {}
+
+
+def handle(key):
+    KEPT.append({"key": key, "tags": [str(key)]})
+
+
+def bookkeeping(key):
+    NOISE[key] = {"seen": [key]}
+"""
+
+
+def test_the_holder_is_sought_from_where_most_new_instances_were_made(tmp_path: Path) -> None:
+    """The newest few dicts are some bookkeeping's; most of the window's were made by the leak.
+    (Dicts that hold a list: gc tracks them, and objgraph counts only what gc tracks.)"""
+    path = tmp_path / "probe_grouped.py"
+    path.write_text(GROUPED_MODULE)
+    spec = importlib.util.spec_from_file_location("probe_grouped", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["probe_grouped"] = module
+    try:
+        spec.loader.exec_module(module)
+        probe = Probe(tmp_path / "probe")
+        probe.folder.mkdir()
+        probe.start(frames=4)
+        for key in range(150):
+            module.handle(key)
+        for key in range(5):  # made last: the newest dicts of all
+            module.bookkeeping(key)
+        found = probe.finish()
+    finally:
+        del sys.modules["probe_grouped"]
+        if tracemalloc.is_tracing():
+            tracemalloc.stop()
+    kept = next(t for t in found["types"] if t["type"] == "builtins.dict")
+    assert kept["held_by"] == "probe_grouped.KEPT (list) -> dict"
+    assert kept["written_at"] == [f"{path}:6"]
