@@ -127,7 +127,9 @@ class Served:
             database_url=args.database_url,
         )
 
-    def app_target(self, name: str, slug: str, app: str, app_dir: Path) -> Target:
+    def app_target(
+        self, name: str, slug: str, app: str, app_dir: Path, revision: str | None = None
+    ) -> Target:
         """An app of the user's: it needs its own locustfile."""
         if self.locustfile is None:
             raise ValueError(
@@ -136,7 +138,7 @@ class Served:
             )
         return Target(
             name=name, slug=slug, app=app, app_dir=app_dir.resolve(), locustfile=self.locustfile,
-            env=self.env, database_url=self.database_url,
+            env=self.env, database_url=self.database_url, revision=revision,
         )  # fmt: skip
 
 
@@ -199,8 +201,9 @@ def opener(spec: str, slug: str, app_dir: Path, served: Served) -> Opener:
     differ = revisions.lock_files_differ(repo, commit)
     if differ:
         print(
-            f"leakproof: warning: {', '.join(differ)} differ between {spec} and the working tree; "
-            "the revision runs in the current environment all the same",
+            f"leakproof: warning: {' and '.join(differ)} "
+            f"{'differs' if len(differ) == 1 else 'differ'} between {spec} and the working "
+            "tree; the revision runs in the current environment all the same",
             file=sys.stderr,
         )
 
@@ -210,8 +213,8 @@ def opener(spec: str, slug: str, app_dir: Path, served: Served) -> Opener:
             return Target(
                 name=spec, slug=slug, app=TEMPLATE_APP, app_dir=folder, template=True,
                 locustfile=served.locustfile or LOCUSTFILE,
-                env=served.env,
+                env=served.env, revision=commit,
             )  # fmt: skip
-        return served.app_target(spec, slug, served.app or TEMPLATE_APP, folder)
+        return served.app_target(spec, slug, served.app or TEMPLATE_APP, folder, commit)
 
     return open_revision

@@ -44,6 +44,7 @@ class Target:
     leaks: str | None = None  # the twin's scenarios (LEAKPROOF_LEAKS); None: not the twin
     env: tuple[tuple[str, str], ...] = ()  # --env KEY=VALUE, for the server
     database_url: str | None = None  # an app's own database, for pg_stat_activity (--database-url)
+    revision: str | None = None  # the commit checked out for a git: spec
 
     @property
     def lab_load(self) -> bool:
@@ -83,6 +84,7 @@ class Target:
             "locustfile": str(self.locustfile),
             "this_project": self.template,
             "env": [key for key, _ in self.env],  # names only: values may be secrets
+            "revision": self.revision,
         }
 
 

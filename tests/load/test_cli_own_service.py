@@ -159,3 +159,26 @@ def test_revisions_checked_out_for_a_run_that_cannot_start_are_removed(
     assert [line for line in listed if line.startswith("worktree ")] == [f"worktree {repo}"]
     assert not (tmp_path / "report").exists()
     nothing_started()
+
+
+def test_a_revision_whose_lock_file_differs_is_served_with_a_warning(
+    capsys: pytest.CaptureFixture[str], repo: Path, tmp_path: Path
+) -> None:
+    (repo / "uv.lock").write_text("version = 1\n")
+    git(repo, "add", "uv.lock")
+    git(repo, "commit", "--quiet", "-m", "lock")
+    (repo / "uv.lock").write_text("version = 2\n")  # the environment in use: another lock
+    code = run_compare(
+        parse(
+            "compare", "--a", "git:HEAD~1", "--b", "git:HEAD", "--app", "notes:nothing",
+            "--locustfile", "locustfile.py", "--out", str(tmp_path / "report"),
+        )
+    )  # fmt: skip
+    *warnings, error = capsys.readouterr().err.strip().splitlines()
+    assert warnings == [
+        f"leakproof: warning: uv.lock differs between {spec} and the working tree; "
+        "the revision runs in the current environment all the same"
+        for spec in ("git:HEAD~1", "git:HEAD")  # HEAD~1 has none: that differs too
+    ]
+    assert code == 2  # and then the app's own problem
+    assert "has no attribute 'nothing'" in error

@@ -88,6 +88,7 @@ def test_did_my_fix_fix_it_compares_two_revisions(tmp_path: Path) -> None:
     assert list(summary["builds"]) == ["git:HEAD~1", "git:HEAD"]
     assert summary["builds"]["git:HEAD~1"]["kind"] == "object-leak"
     assert summary["builds"]["git:HEAD~1"]["top_site"] == f"notes.py:{LEAK_LINE}"
+    assert summary["builds"]["git:HEAD"]["served"]["revision"] == git(repo, "rev-parse", "HEAD")
     assert summary["verdict"]["headline"].startswith("b is flat: b (git:HEAD): flat")
     assert code == 0, summary["verdict"]
     worktrees = git(repo, "worktree", "list", "--porcelain").splitlines()
