@@ -84,8 +84,8 @@ def refusal(targets: Sequence[Target], config: LabConfig) -> str | None:
 def database_note(targets: Sequence[Target]) -> str:
     """Where pg_stat_activity comes from when no build is this project's app."""
     if any(target.database_url for target in targets):
-        return "not the lab's: pg_stat_activity of --database-url's database"
-    return "none known: pg_stat_activity not sampled (--database-url)"
+        return "of --database-url: every client of its database counted"
+    return "not sampled (no --database-url)"
 
 
 def run_lab(mode: str, openers: Sequence[Opener], config: LabConfig, judge: Judge) -> int:
