@@ -14,7 +14,7 @@ through a folder (``LEAKPROOF_PROBE_DIR``): it writes ``command.json``; each pro
   objects, which an object leak grows and allocator retention does not. ``traced_bytes`` is 0
   outside a window. ``tasks`` counts the unfinished asyncio tasks of the event loops running in
   the process (``-`` before the server's loop runs): an app without a /metrics of its own still
-  shows tasks that pile up.
+  shows tasks that pile up. No search of the heap while the server runs (see running_loops).
 - ``growth``: collect garbage and list the object types that grew since the previous call
   (objgraph), what ``/debug/growth`` does in this project's app, for any app.
 - ``start``: collect garbage, count objects by type, start tracemalloc. Tracing slows every
@@ -41,6 +41,7 @@ import time
 import tracemalloc
 import weakref
 from pathlib import Path
+from types import FrameType
 from typing import Any, TextIO
 
 import objgraph
@@ -143,17 +144,15 @@ class Probe:
     def tasks(self) -> int | None:
         """Unfinished asyncio tasks of the running event loops (None: no loop runs yet).
 
-        The server's loop runs in the main thread and this is another: the loop is found once
-        among the objects gc tracks (a search of the whole heap, so at most every
-        LOOP_SEARCH_S until it runs), and ``asyncio.all_tasks(loop)`` counts its tasks.
+        The server's loop runs in the main thread and this is another: the loop is looked for
+        in the threads' frames (at most every LOOP_SEARCH_S until one runs), then kept, and
+        ``asyncio.all_tasks(loop)`` counts its tasks.
         """
         running = [loop for ref in self.loops if (loop := ref()) is not None and loop.is_running()]
         if not running and self.serves and time.monotonic() - self.loops_sought >= LOOP_SEARCH_S:
             self.loops_sought = time.monotonic()
-            # type(), not isinstance(): a proxy object's __class__ may raise outside its context
-            found = [o for o in gc.get_objects() if issubclass(type(o), asyncio.AbstractEventLoop)]
-            self.loops = [weakref.ref(loop) for loop in found]
-            running = [loop for loop in found if loop.is_running()]
+            running = running_loops()
+            self.loops = [weakref.ref(loop) for loop in running]
         if not running:
             return None
         return sum(len(asyncio.all_tasks(loop)) for loop in running)
@@ -278,6 +277,35 @@ class Probe:
         partial = final.with_suffix(".part")
         partial.write_text(json.dumps(answer))
         partial.replace(final)  # the lab never reads half an answer
+
+
+def running_loops() -> list[asyncio.AbstractEventLoop]:
+    """The event loops running in this process, found among the locals of its threads' frames.
+
+    A loop written in Python has itself (``self``) in the frames that run it; one written in C
+    (uvloop) is a local of the function that runs it (uvicorn's ``asyncio_run``), or the loop of
+    the task ``asyncio.Runner.run`` waits on. Not a search of the heap: ``gc.get_objects()``
+    from this thread can hand out a tuple another thread is still building, which CPython then
+    refuses to resize (a SystemError that once stopped a server importing SQLAlchemy).
+    ``sys._current_frames`` is documented (the sys module), for tools like this one.
+    """
+    found: dict[int, asyncio.AbstractEventLoop] = {}
+    for frame in sys._current_frames().values():
+        current: FrameType | None = frame
+        while current is not None:
+            for value in list(current.f_locals.values()):
+                kind = type(value)  # not isinstance(): a proxy's __class__ may raise
+                loop = (
+                    value
+                    if issubclass(kind, asyncio.AbstractEventLoop)
+                    else value.get_loop()
+                    if issubclass(kind, asyncio.Future)
+                    else None
+                )
+                if loop is not None and loop.is_running():
+                    found[id(loop)] = loop
+            current = current.f_back
+    return list(found.values())
 
 
 def install(folder: Path) -> None:

@@ -186,7 +186,7 @@ def wait_ready(child: Child, base_url: str, log_path: Path, target: Target) -> N
     """Block until the target is ready (this project's /health/ready answers 200; any other app
     answers at all); a server that exits or hangs is a clear error."""
     readiness.wait_ready(
-        child.process, f"{base_url}{target.ready_path}", name=child.name,
+        child.process, f"{base_url}{target.ready_path}", name=target.name,
         timeout_s=READY_TIMEOUT_S, log_hint=f"; its log is {log_path}",
         any_status=not target.template,
     )  # fmt: skip
