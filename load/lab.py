@@ -1,5 +1,5 @@
-"""One lab run, start to end: check it can run, prepare the database, run each build, then
-judge, write the report and return the exit code.
+"""One lab run, start to end: open the builds (a revision is checked out), check they can run,
+prepare the database, run each build, then judge, write the report and return the exit code.
 
 Everything it starts is stopped in a ``finally`` that a second Ctrl-C cannot cut short.
 """
@@ -10,23 +10,25 @@ import importlib.util
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 
 from rich.console import Console
 
 from app.settings import load_settings
-from load.judge.verdict import Verdict, judge_compare, judge_soak
+from load.judge.verdict import Summary, Verdict
 from load.report import memray_capture, plots, report
 from load.report.console import Progress, print_result
 from load.report.summary import build_summary, pool_limit, run_settings
 from load.run import database
 from load.run.build_run import BuildRun
 from load.run.config import LabConfig
+from load.run.preflight import check_app, check_locustfile
 from load.run.receiver import webhook_receiver
 from load.run.runner import run_build
 from load.run.servers import Children
+from load.run.target import Target
 
 EXIT_FAILED_VERDICT = 1
 EXIT_CANNOT_RUN = 2
@@ -34,6 +36,15 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 EXIT_INCONCLUSIVE = 3  # the evidence stayed unclear up to --max-duration: neither pass nor fail
 FIXED_USERS = 5  # the locustfile's one-each users: exporter, slow reader, aborter, probe, notifier
 MIN_USERS = FIXED_USERS + 2
+# a build to run: made when the run starts (a revision is checked out into the stack, which
+# removes it on the way out), and the verdict on the builds' summaries, by name
+Opener = Callable[[ExitStack], Target]
+Judge = Callable[[dict[str, Summary]], Verdict]
+
+
+def as_is(target: Target) -> Opener:
+    """A build that needs nothing opened: this checkout's builds, an app in its folder."""
+    return lambda _stack: target
 
 
 @contextmanager
@@ -54,24 +65,37 @@ def twin_present() -> bool:
         return False
 
 
-def run_lab(mode: str, builds: list[str], config: LabConfig) -> int:
+def refusal(targets: Sequence[Target], config: LabConfig) -> str | None:
+    """What makes these builds impossible to run with this config, before anything starts."""
+    for target in targets:
+        if target.leaks is not None and not twin_present():
+            return ("the leaky twin (app/leaky/main.py) is not in this checkout; "
+                    "run `leakproof soak` to judge the fixed build alone")  # fmt: skip
+        if target.lab_load and config.users < MIN_USERS:
+            return f"--users must be at least {MIN_USERS} ({FIXED_USERS} fixed users plus shoppers)"
+        if config.max_memory is not None and not target.template:
+            return (
+                f"--max-memory is this project's gunicorn worker's budget; {target.name} runs "
+                "under uvicorn's worker: leave --max-memory out (--max-requests works)"
+            )
+    return None
+
+
+def database_note(targets: Sequence[Target]) -> str:
+    """Where pg_stat_activity comes from when no build is this project's app."""
+    if any(target.database_url for target in targets):
+        return "of --database-url: every client of its database counted"
+    return "not sampled (no --database-url)"
+
+
+def run_lab(mode: str, openers: Sequence[Opener], config: LabConfig, judge: Judge) -> int:
+    """Open each build (a revision is checked out here), check it can run, prepare the
+    database when a build is this project's app, run each build, then judge and report."""
     console = Console()
-    if "leaky" in builds and not twin_present():
-        print("leakproof: the leaky twin (app/leaky/main.py) is not in this checkout; "
-              "run `leakproof soak` to judge the fixed build alone", file=sys.stderr)  # fmt: skip
-        return EXIT_CANNOT_RUN
     if config.memray and not memray_capture.available():
         print(f"leakproof: {memray_capture.MISSING}", file=sys.stderr)
         return EXIT_CANNOT_RUN
-    if config.users < MIN_USERS:
-        print(
-            f"leakproof: --users must be at least {MIN_USERS} "
-            f"({FIXED_USERS} fixed users plus shoppers)",
-            file=sys.stderr,
-        )
-        return EXIT_CANNOT_RUN
     settings = load_settings()
-    config.out.mkdir(parents=True, exist_ok=True)
     headers = {}
     if settings.debug_token is not None:
         headers["X-Debug-Token"] = settings.debug_token.get_secret_value()
@@ -81,24 +105,35 @@ def run_lab(mode: str, builds: list[str], config: LabConfig) -> int:
     runs: list[BuildRun] = []
     stack = ExitStack()
     try:
-        url, where = database.lab_database_url(settings)
-        stack.enter_context(webhook_receiver())  # POST /items/{id}/notify's receiver
-        database.prepare(url)
+        targets = [open_target(stack) for open_target in openers]
+        refused = refusal(targets, config)
+        if refused is not None:
+            print(f"leakproof: {refused}", file=sys.stderr)
+            return EXIT_CANNOT_RUN
+        for target in targets:
+            check_app(target)
+            check_locustfile(target)
+        config.out.mkdir(parents=True, exist_ok=True)
+        url: str | None = None
+        where = database_note(targets)
+        if any(target.template for target in targets):
+            url, where = database.lab_database_url(settings)
+            stack.enter_context(webhook_receiver())  # POST /items/{id}/notify's receiver
+            database.prepare(url)
         console.print(f"leakproof {mode}: {config.describe()}; PostgreSQL {where}")
-        for build in builds:
-            console.print(
-                f"[bold]{build}[/]: seeding {config.seed_items} items, starting the server"
-            )
+        for target in targets:
+            seeding = f"seeding {config.seed_items} items, " if target.template else ""
+            console.print(f"[bold]{target.name}[/]: {seeding}starting the server")
             runs.append(
                 run_build(
-                    build, config, url, config.out, children, progress.show, headers,
-                    pool_limit(config, settings),
+                    target, config, url, config.out, children, progress.show, headers,
+                    pool_limit(config, settings, target),
                 )
             )  # fmt: skip
             progress.done()
     except (RuntimeError, OSError, subprocess.SubprocessError) as error:
-        # a server that would not start, a generator or a flamegraph that hung: the run could
-        # not happen, which is not the verdict's FAIL
+        # a server that would not start, a generator or a flamegraph that hung, an app or a
+        # locustfile that cannot run: the run could not happen, which is not the verdict's FAIL
         progress.done()
         print(f"leakproof: {error}", file=sys.stderr)
         return EXIT_CANNOT_RUN
@@ -106,17 +141,13 @@ def run_lab(mode: str, builds: list[str], config: LabConfig) -> int:
         with uninterrupted():  # a second Ctrl-C or TERM must not cut the cleanup short
             progress.done()
             children.stop_all()
-            stack.close()
+            stack.close()  # the webhook receiver, and the revisions' worktrees
     summaries = {run.build: build_summary(run, config, settings) for run in runs}
-    verdict: Verdict = (
-        judge_compare(summaries["fixed"], summaries["leaky"])
-        if mode == "compare"
-        else judge_soak(builds[0], summaries[builds[0]])
-    )
+    verdict = judge(summaries)
     summary = {
         "mode": mode,
         "started_at": started_at,
-        "settings": run_settings(config, settings, where),
+        "settings": run_settings(config, settings, where, targets),
         "builds": summaries,
         "verdict": verdict.as_json(),
     }

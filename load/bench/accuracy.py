@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from load.run.config import catalogue
-from load.run.servers import ROOT
+from load.run.target import ROOT
 
 # what each scenario must come out as: its kinds (the first it should be judged), and what must be
 # named: a resource, or a place in the scenario's own module

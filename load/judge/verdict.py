@@ -118,23 +118,31 @@ def describe_kind(build: Summary) -> str:
     return kind + (f" ({details})" if details else "") + (f"; {place}" if place else "")
 
 
+def flat_text(name: str, build: Summary) -> str:
+    """A flat build's line: its RSS slope, interval and limit, and its heap's slope."""
+    heap = build.get("heap_slope_mb_per_10k")
+    return (
+        f"{name}: flat, RSS {_signed(build.get('rss_slope_mb_per_10k'))} MB per 10k requests "
+        f"after warm-up (interval {_ci(build.get('rss_slope_ci'))}, limit {FLAT_MB_PER_10K:g})"
+        + ("" if heap is None else f", heap {_signed(heap)}")
+    )
+
+
+def inconclusive_text(name: str, build: Summary) -> str:
+    return (
+        f"{name}: inconclusive after {build.get('load_seconds')} s of load: "
+        + "; ".join(build.get("kind_reasons") or [])
+        + "; run longer with --duration or --max-duration"
+    )
+
+
 def judge_flat_kind(name: str, build: Summary, verdict: Verdict) -> None:
     judge_serving(name, build, verdict)
     kind = build["kind"]
-    rss = build.get("rss_slope_mb_per_10k")
     if kind == "flat":
-        heap = build.get("heap_slope_mb_per_10k")
-        verdict.pass_(
-            f"{name}: flat, RSS {_signed(rss)} MB per 10k requests after warm-up "
-            f"(interval {_ci(build.get('rss_slope_ci'))}, limit {FLAT_MB_PER_10K:g})"
-            + ("" if heap is None else f", heap {_signed(heap)}")
-        )
+        verdict.pass_(flat_text(name, build))
     elif kind == "inconclusive":
-        verdict.unsure(
-            f"{name}: inconclusive after {build.get('load_seconds')} s of load: "
-            + "; ".join(build.get("kind_reasons") or [])
-            + "; run longer with --duration or --max-duration"
-        )
+        verdict.unsure(inconclusive_text(name, build))
     else:
         verdict.fail(f"{name}: {describe_kind(build)}")
 

@@ -26,6 +26,7 @@ TOP_TYPES = 5
 MIN_SITE_MB = 0.01
 # fewer blocks than this at one line is a few objects, not growth per request: listed after
 MIN_SITE_BLOCKS = 10
+TAIL_BYTES = 256  # more than one heap line
 LIBRARY_ROOTS = tuple(
     {sysconfig.get_paths()[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")}
 )
@@ -90,10 +91,34 @@ class ProbeChannel:
                 continue
             for line in path.read_text().splitlines():
                 parts = line.split()
-                if len(parts) == 3:  # a line being written has fewer; the third is tracemalloc's
+                if len(parts) >= 3:  # a line being written may have fewer; blocks are the second
                     points.append(HeapPoint(float(parts[0]), pid, int(parts[1])))
         points.sort(key=lambda point: point.ts)
         return points
+
+    def tasks(self, pids: list[int]) -> float | None:
+        """The asyncio tasks of these processes at their latest complete heap line, summed
+        (None: no process counted any yet). Only each file's tail is read: it is polled."""
+        counted = [count for pid in pids if (count := self._latest_tasks(pid)) is not None]
+        return float(sum(counted)) if counted else None
+
+    def _latest_tasks(self, pid: int) -> int | None:
+        try:
+            with (self.folder / f"heap-{pid}.txt").open("rb") as lines:
+                lines.seek(0, os.SEEK_END)
+                lines.seek(max(0, lines.tell() - TAIL_BYTES))
+                tail = lines.read().decode(errors="replace")
+        except OSError:
+            return None
+        complete = tail.split("\n")[:-1]  # what follows the last newline is being written
+        parts = complete[-1].split() if complete else []
+        return int(parts[3]) if len(parts) == 4 and parts[3].isdigit() else None
+
+    def ask(
+        self, action: str, pids: list[int], timeout_s: float = ANSWER_TIMEOUT_S
+    ) -> dict[int, dict[str, Any]]:
+        """Send one command to these processes and wait for their answers."""
+        return self.answers(self.send(action, pids=pids), pids, timeout_s)
 
 
 def relative(path: str, app_dir: Path) -> str:

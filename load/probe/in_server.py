@@ -2,13 +2,21 @@
 
 ``python -m load.probe uvicorn app.main:app ...`` (or ``gunicorn ...``) starts a probe thread
 and then runs the server as ``python -m`` would; under gunicorn every forked worker starts its
-own. The lab talks to the probes through a folder (``LEAKPROOF_PROBE_DIR``): it writes
-``command.json``; each process answers in ``<pid>-<seq>.json``.
+own. ``python -P -m load.probe --path DIR ...`` puts the served app's folder first on the path
+once the probe itself is imported: an app whose folder holds a ``load`` package of its own (a
+git revision of this project) still runs under this lab's probe. The lab talks to the probes
+through a folder (``LEAKPROOF_PROBE_DIR``): it writes ``command.json``; each process answers in
+``<pid>-<seq>.json``.
 
-- Always, every ``SAMPLE_S``: a line ``time blocks traced_bytes`` in ``heap-<pid>.txt``. Blocks
-  are the memory blocks the interpreter has allocated and not freed (``sys.getallocatedblocks``,
-  a counter kept anyway: free to read): the Python heap's size in objects, which an object leak
-  grows and allocator retention does not. ``traced_bytes`` is 0 outside a window.
+- Always, every ``SAMPLE_S``: a line ``time blocks traced_bytes tasks`` in ``heap-<pid>.txt``.
+  Blocks are the memory blocks the interpreter has allocated and not freed
+  (``sys.getallocatedblocks``, a counter kept anyway: free to read): the Python heap's size in
+  objects, which an object leak grows and allocator retention does not. ``traced_bytes`` is 0
+  outside a window. ``tasks`` counts the unfinished asyncio tasks of the event loops running in
+  the process (``-`` before the server's loop runs): an app without a /metrics of its own still
+  shows tasks that pile up. No search of the heap while the server runs (see running_loops).
+- ``growth``: collect garbage and list the object types that grew since the previous call
+  (objgraph), what ``/debug/growth`` does in this project's app, for any app.
 - ``start``: collect garbage, count objects by type, start tracemalloc. Tracing slows every
   allocation several times over, so the lab opens a window only on a build that grows, and
   only for a few seconds at the end of its load.
@@ -21,6 +29,7 @@ It imports nothing of the app, and of the lab only ``load.probe.chains`` and ``l
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import json
@@ -30,7 +39,9 @@ import sys
 import threading
 import time
 import tracemalloc
+import weakref
 from pathlib import Path
+from types import FrameType
 from typing import Any, TextIO
 
 import objgraph
@@ -45,8 +56,11 @@ TOP_TRACEBACKS = 300
 TOP_TYPES = 5
 CHAIN_DEPTH = 8
 CHAIN_TRIES = 3
+CANDIDATES = 200  # the newest instances of a type grouped by where they were made
 CHAIN_BUDGET_S = 15.0
 MIN_TYPE_GROWTH = 5  # fewer new instances in a window are noise, not growth
+GROWTH_TYPES = 20  # the object types a growth answer lists
+LOOP_SEARCH_S = 2.0  # how often the server's event loop is looked for until it runs
 # the probe's and tracemalloc's own bookkeeping, and the import machinery's
 EXCLUDED = (__file__, tracemalloc.__file__, objgraph.__file__, "<frozen importlib._bootstrap>",
             "<frozen importlib._bootstrap_external>", "<unknown>")  # fmt: skip
@@ -61,6 +75,10 @@ class Probe:
         self.types_at_start: dict[str, int] = {}
         self.heap_file: TextIO | None = None
         self.last_sample = 0.0
+        self.loops: list[weakref.ReferenceType[asyncio.AbstractEventLoop]] = []
+        self.loops_sought = -LOOP_SEARCH_S
+        self.growth_peaks: dict[str, int] = {}
+        self.serves = True  # False in a gunicorn arbiter (it forked workers): no loop to seek
 
     def run(self) -> None:
         self.seen = self.current_seq()  # a forked worker does not replay its parent's commands
@@ -96,6 +114,8 @@ class Probe:
                 answer = self.start(int(command.get("frames", 1)))
             elif action == "finish":
                 answer = self.finish()
+            elif action == "growth":
+                answer = self.growth()
             else:
                 answer = {"ok": False, "error": f"unknown action {action!r}"}
         except Exception as error:  # answered, so the lab does not wait for nothing
@@ -115,7 +135,34 @@ class Probe:
         if self.heap_file is None:  # opened here, after any fork: each process its own file
             self.heap_file = (self.folder / f"heap-{os.getpid()}.txt").open("a", buffering=1)
         traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else 0
-        self.heap_file.write(f"{time.time():.3f} {sys.getallocatedblocks()} {traced}\n")
+        tasks = self.tasks()
+        self.heap_file.write(
+            f"{time.time():.3f} {sys.getallocatedblocks()} {traced} "
+            f"{'-' if tasks is None else tasks}\n"
+        )
+
+    def tasks(self) -> int | None:
+        """Unfinished asyncio tasks of the running event loops (None: no loop runs yet).
+
+        The server's loop runs in the main thread and this is another: the loop is looked for
+        in the threads' frames (at most every LOOP_SEARCH_S until one runs), then kept, and
+        ``asyncio.all_tasks(loop)`` counts its tasks.
+        """
+        running = [loop for ref in self.loops if (loop := ref()) is not None and loop.is_running()]
+        if not running and self.serves and time.monotonic() - self.loops_sought >= LOOP_SEARCH_S:
+            self.loops_sought = time.monotonic()
+            running = running_loops()
+            self.loops = [weakref.ref(loop) for loop in running]
+        if not running:
+            return None
+        return sum(len(asyncio.all_tasks(loop)) for loop in running)
+
+    def growth(self) -> dict[str, Any]:
+        """Collect garbage, then the object types that grew since the previous call."""
+        gc.collect()
+        grown = objgraph.growth(limit=GROWTH_TYPES, peak_stats=self.growth_peaks, shortnames=False)
+        objects = [{"type": name, "count": count, "delta": delta} for name, count, delta in grown]
+        return {"ok": True, "action": "growth", "objects": objects}
 
     def finish(self) -> dict[str, Any]:
         if not tracemalloc.is_tracing():
@@ -183,19 +230,27 @@ class Probe:
         """A chain from a module to one of the newest instances of the type, and the lines of
         that module that write into the global the chain starts from.
 
-        The newest instances sit at the end of gc's lists. An instance the window allocated is
-        preferred; tracemalloc cannot tell that for instances of plain classes on Python 3.11
-        (their memory starts before the object), so the newest few are tried in turn.
+        The newest instances sit at the end of gc's lists. Instances the window allocated are
+        preferred, and among them those made where most of them were made (the same
+        traceback): a leak's instances pile up from one place, while the newest few may be
+        some library's bookkeeping. tracemalloc cannot tell where instances of plain classes
+        were made on Python 3.11 (their memory starts before the object): then the newest few
+        are tried in turn.
         """
         candidates = objgraph.by_type(type_name)
-        newest = candidates[-CHAIN_TRIES:][::-1]
-        traced = [obj for obj in newest if tracemalloc.get_object_traceback(obj) is not None]
+        newest = candidates[-CANDIDATES:][::-1]
         del candidates
-        for target in traced or newest:
+        made_at: dict[tracemalloc.Traceback, list[Any]] = {}
+        for obj in newest:
+            traceback = tracemalloc.get_object_traceback(obj)
+            if traceback is not None:
+                made_at.setdefault(traceback, []).append(obj)
+        tries = (max(made_at.values(), key=len) if made_at else newest)[:CHAIN_TRIES]
+        own = (id(sys._getframe()), id(newest), id(tries), id(made_at), *map(id, made_at.values()))
+        for target in tries:
             chain = objgraph.find_backref_chain(
-                target, objgraph.is_proper_module, max_depth=CHAIN_DEPTH,
-                extra_ignore=(id(sys._getframe()), id(newest), id(traced)),
-            )  # fmt: skip
+                target, objgraph.is_proper_module, max_depth=CHAIN_DEPTH, extra_ignore=own
+            )
             if len(chain) > 1 and objgraph.is_proper_module(chain[0]):
                 return describe_chain(chain), self.writes(chain)
         return None, []
@@ -224,31 +279,73 @@ class Probe:
         partial.replace(final)  # the lab never reads half an answer
 
 
+def running_loops() -> list[asyncio.AbstractEventLoop]:
+    """The event loops running in this process, found among the locals of its threads' frames.
+
+    A loop written in Python has itself (``self``) in the frames that run it; one written in C
+    (uvloop) is a local of the function that runs it (uvicorn's ``asyncio_run``), or the loop of
+    the task ``asyncio.Runner.run`` waits on. Not a search of the heap: ``gc.get_objects()``
+    from this thread can hand out a tuple another thread is still building, which CPython then
+    refuses to resize (a SystemError that once stopped a server importing SQLAlchemy).
+    ``sys._current_frames`` is documented (the sys module), for tools like this one.
+    """
+    found: dict[int, asyncio.AbstractEventLoop] = {}
+    for frame in sys._current_frames().values():
+        current: FrameType | None = frame
+        while current is not None:
+            for value in list(current.f_locals.values()):
+                kind = type(value)  # not isinstance(): a proxy's __class__ may raise
+                loop = (
+                    value
+                    if issubclass(kind, asyncio.AbstractEventLoop)
+                    else value.get_loop()
+                    if issubclass(kind, asyncio.Future)
+                    else None
+                )
+                if loop is not None and loop.is_running():
+                    found[id(loop)] = loop
+            current = current.f_back
+    return list(found.values())
+
+
 def install(folder: Path) -> None:
     """Start the probe in this process and in every process forked from it."""
 
-    def start() -> None:
-        thread = threading.Thread(target=Probe(folder).run, name="leakproof-probe", daemon=True)
-        thread.start()
+    def start() -> Probe:
+        probe = Probe(folder)
+        threading.Thread(target=probe.run, name="leakproof-probe", daemon=True).start()
+        return probe
 
     def start_in_child() -> None:
         if tracemalloc.is_tracing():  # forked mid-window: the parent's window is not the child's
             tracemalloc.stop()
         start()
 
-    start()
-    os.register_at_fork(after_in_child=start_in_child)
+    def forked() -> None:  # a process that forks workers (gunicorn's arbiter) serves no request
+        parent.serves = False
+
+    parent = start()
+    os.register_at_fork(after_in_child=start_in_child, after_in_parent=forked)
+
+
+USAGE = "usage: python -m load.probe [--path DIR] MODULE [ARGS...]  (e.g. uvicorn app.main:app)"
 
 
 def main() -> None:
     folder = os.environ.get(DIR_ENV)
-    if len(sys.argv) < 2:
-        sys.exit("usage: python -m load.probe MODULE [ARGS...]  (e.g. uvicorn app.main:app)")
+    arguments = sys.argv[1:]
+    if arguments[:1] == ["--path"]:
+        if len(arguments) < 2:
+            sys.exit(USAGE)
+        sys.path.insert(0, arguments[1])  # the app's folder, after the probe's own imports
+        arguments = arguments[2:]
+    if not arguments:
+        sys.exit(USAGE)
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         install(Path(folder))
-    module = sys.argv[1]
-    sys.argv = [module, *sys.argv[2:]]
+    module = arguments[0]
+    sys.argv = [module, *arguments[1:]]
     with contextlib.suppress(KeyboardInterrupt):
         runpy.run_module(module, run_name="__main__", alter_sys=True)
 

@@ -18,7 +18,8 @@ from load.run.config import LabConfig
 from load.run.recycling import recycle_reasons, recycles_by_requests
 
 MIN_STEP_S = 0.1
-COLOURS = {"fixed": "#1b7837", "leaky": "#c51b7d"}
+# by the build's slug: the two builds of a compare, fixed and leaky, or a and b
+COLOURS = {"fixed": "#1b7837", "leaky": "#c51b7d", "a": "#b35806", "b": "#2166ac"}
 
 
 def _start(run: BuildRun) -> float:
@@ -27,8 +28,8 @@ def _start(run: BuildRun) -> float:
     return run.samples[0].ts if run.samples else 0.0
 
 
-def _colour(build: str) -> str:
-    return COLOURS.get(build, "#2166ac")
+def _colour(run: BuildRun) -> str:
+    return COLOURS.get(run.target.slug, "#2166ac")
 
 
 def memory_vs_requests(runs: Sequence[BuildRun], path: Path) -> Path:
@@ -39,18 +40,18 @@ def memory_vs_requests(runs: Sequence[BuildRun], path: Path) -> Path:
             [sample.requests for sample in loaded],
             [sample.rss_mb for sample in loaded],
             label=f"{run.build} RSS",
-            color=_colour(run.build),
+            color=_colour(run),
         )
         warm = [sample for sample in loaded if sample.phase == "warmup"]
         if warm:
-            axes.axvline(warm[-1].requests, color=_colour(run.build), linestyle=":", linewidth=1)
+            axes.axvline(warm[-1].requests, color=_colour(run), linestyle=":", linewidth=1)
         settled = [sample for sample in run.samples if sample.phase == "settled"]
         if settled:
             axes.plot(
                 [settled[-1].requests],
                 [settled[-1].rss_mb],
                 marker="o",
-                color=_colour(run.build),
+                color=_colour(run),
                 label=f"{run.build} after gc.collect()",
             )
     axes.set_xlabel("requests served")
@@ -80,13 +81,16 @@ def counts_over_time(
                     [t for t, _ in points],
                     [value for _, value in points],
                     linestyle=style,
-                    color=_colour(run.build),
+                    color=_colour(run),
                     label=f"{run.build} {label}",
                 )
     axes.set_xlabel("seconds since the load started")
     axes.set_title(title)
     axes.grid(alpha=0.3)
-    axes.legend()
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend()
+    else:  # an app whose database the lab was not told of, a run without the probe
+        axes.text(0.5, 0.5, "not sampled for these builds", ha="center", transform=axes.transAxes)
     return _save(figure, path)
 
 
@@ -102,14 +106,12 @@ def throughput_and_failures(runs: Sequence[BuildRun], path: Path) -> Path:
             for (t0, r0, _), (t1, r1, _) in steps
             if t1 - t0 >= MIN_STEP_S
         ]
-        top.plot(
-            [t for t, _ in rates], [r for _, r in rates], color=_colour(run.build), label=run.build
-        )
+        top.plot([t for t, _ in rates], [r for _, r in rates], color=_colour(run), label=run.build)
         failures = failures_per_second(run.progress)
         bottom.plot(
             [t for t, _ in failures],
             [f for _, f in failures],
-            color=_colour(run.build),
+            color=_colour(run),
             label=run.build,
         )
     top.set_ylabel("requests/s")
@@ -150,7 +152,7 @@ def worker_memory(runs: Sequence[BuildRun], config: LabConfig, path: Path) -> Pa
         reasons = recycle_reasons(
             {pid: (points[0][0], points[-1][0]) for pid, points in lives.items()},
             end,
-            config.out / f"server-{run.build}.log",
+            config.out / f"server-{run.target.slug}.log",
             max_requests=recycles_by_requests(config),
         )
         marked: set[str] = set()
@@ -158,7 +160,7 @@ def worker_memory(runs: Sequence[BuildRun], config: LabConfig, path: Path) -> Pa
             axes.plot(
                 [ts - start for ts, _ in points],
                 [mb for _, mb in points],
-                color=_colour(run.build),
+                color=_colour(run),
                 linewidth=1,
             )
             if pid in reasons:

@@ -113,6 +113,11 @@ def _settings_line(settings: dict[str, Any]) -> str:
     bound = f"{settings['duration_s']:g} s" + (
         f" or {settings['requests']} requests" if settings.get("requests") else ""
     )
+    if not settings.get("this_project", True):  # apps of their own: no pool, seed or scenario
+        return (
+            f"{settings['users']} locust users for {bound} per build; {server}; warm-up "
+            f"{settings['warmup_s']:g} s; database {settings['database']}."
+        )
     return (
         f"{settings['users']} locust users for {bound} per build; {server}; pool "
         f"{settings['pool_size']}+{settings['max_overflow']} per worker; scenarios: "

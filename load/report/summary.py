@@ -9,6 +9,7 @@ Scripts read ``builds.fixed`` / ``builds.leaky`` (``requests``, ``failures``,
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import asdict
 from statistics import median
 from typing import Any
@@ -24,6 +25,7 @@ from load.run.build_run import BuildRun
 from load.run.config import LabConfig
 from load.run.recycling import budget_text
 from load.run.sampling import Sample
+from load.run.target import Target
 
 
 def _round(value: float | None, digits: int = 2) -> float | None:
@@ -34,8 +36,11 @@ def _int(value: float | None) -> int | None:
     return None if value is None else int(value)
 
 
-def pool_limit(config: LabConfig, settings: Settings) -> int:
-    """Connections the build's pools may hold in all: workers x (pool size + overflow)."""
+def pool_limit(config: LabConfig, settings: Settings, target: Target) -> int | None:
+    """Connections the build's pools may hold in all: workers x (pool size + overflow), from
+    this project's settings; None for an app whose pools the lab does not know."""
+    if not target.template:
+        return None
     workers = config.workers if config.server == "gunicorn" else 1
     return workers * (settings.db_pool_size + settings.db_max_overflow)
 
@@ -92,16 +97,16 @@ def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[
     rss = [sample.rss_mb for sample in samples]
     failed_share = run.load.failures / run.load.requests if run.load.requests else 0.0
     judgement = run.judgement
+    limit = pool_limit(config, settings, run.target)
     if judgement is None:  # the load ended before a decision (a dead server, the deadline)
         heap_fit = heap_trend(run.heap, samples, run.progress) if run.heap else None
-        judgement = judge_samples(
-            samples, rss_trend(samples), heap_fit, pool_limit(config, settings), failed_share
-        )
+        judgement = judge_samples(samples, rss_trend(samples), heap_fit, limit, failed_share)
     rss_fit, heap_fit = judgement.rss, judgement.heap
     judgement = revised(judgement, samples, run.heap, failed_share)  # what stayed after the load
     found = run.attribution
     leaking = judgement.kind in LEAK_KINDS
     return {
+        "served": run.target.describe(),
         "kind": judgement.kind,
         "kinds": judgement.kinds,
         "kind_reasons": judgement.reasons,
@@ -148,7 +153,7 @@ def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[
         "memory_recycles": run.recycles.get("memory"),
         "request_recycles": run.recycles.get("requests"),
         "server_died": run.server_died,
-        "pool_limit": pool_limit(config, settings),
+        "pool_limit": limit,
         "growing": growing_resources(samples),
         "samples": len(samples),
         "measured_samples": sum(sample.phase == "measure" for sample in samples),
@@ -162,8 +167,13 @@ def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[
     }
 
 
-def run_settings(config: LabConfig, settings: Settings, database: str) -> dict[str, Any]:
+def run_settings(
+    config: LabConfig, settings: Settings, database: str, targets: Sequence[Target] = ()
+) -> dict[str, Any]:
+    """The run's settings; ``this_project``: whether any build was this project's app (its
+    pools, seeded items and scenarios mean something only then)."""
     values = asdict(config)
+    values["this_project"] = not targets or any(target.template for target in targets)
     values["out"] = str(config.out)
     values["scenarios"] = list(config.chosen_scenarios)
     values["warmup_s"] = config.warmup_s

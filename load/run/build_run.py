@@ -11,6 +11,7 @@ from load.judge.kinds import Judgement
 from load.probe.attribution import Attribution, HeapPoint
 from load.run.locust_process import LoadStats, Progress
 from load.run.sampling import Sample
+from load.run.target import Target
 
 
 @dataclass
@@ -26,7 +27,7 @@ class Live:
 
 @dataclass
 class BuildRun:
-    build: str
+    target: Target  # what was served, and how the report names it
     samples: list[Sample]
     progress: Progress
     load: LoadStats
@@ -44,3 +45,7 @@ class BuildRun:
     window_opened_at: float | None = None  # unix time the tracing window opened
     # what stopped the load: the report keeps it, so a verdict is the one the run acted on
     judgement: Judgement | None = None
+
+    @property
+    def build(self) -> str:
+        return self.target.name

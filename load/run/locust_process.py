@@ -10,6 +10,7 @@ import csv
 import math
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,13 +96,20 @@ def locust_env(config: LabConfig, progress_path: Path, stop_path: Path) -> dict[
     return env
 
 
-def locust_command(config: LabConfig, base_url: str, csv_prefix: Path) -> list[str]:
+def locust_command(
+    config: LabConfig,
+    base_url: str,
+    csv_prefix: Path,
+    locustfiles: Sequence[Path] = (LOCUSTFILE,),
+) -> list[str]:
     """locust runs until the cap; the lab stops it earlier (the stop file) once it has judged
-    and, for a build that grows, traced its window. Extra slow readers come on top of --users."""
+    and, for a build that grows, traced its window. Extra slow readers come on top of --users.
+    ``locustfiles``: what ``-f`` loads (a user's locustfile comes with the lab's hooks)."""
     users = config.users + config.slow_readers - 1
     run_time = math.ceil(config.load_cap_s + config.window_s)  # locust takes whole seconds
+    files = ",".join(str(path) for path in locustfiles)
     return [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+        sys.executable, "-m", "locust", "-f", files, "--headless",
         "--host", base_url, "--users", str(users), "--spawn-rate", str(users),
         "--run-time", f"{run_time}s", "--csv", str(csv_prefix),
         "--only-summary", "--exit-code-on-error", "0", "--loglevel", "WARNING",

@@ -15,16 +15,22 @@ from load.run.servers import server_processes
 MB = 1024 * 1024
 DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 COUNT_QUERY = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE $1"
+# an app that does not name its connections: every client of its database but the lab's own
+DATABASE_QUERY = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+)
 
 
 class ConnectionCounter:
-    """The lab's own connection counting a build's rows in pg_stat_activity.
+    """The lab's own connection counting a build's rows in pg_stat_activity: those whose
+    application_name is like ``prefix``, or with no prefix every other client of the database.
 
     Opened before the build can exhaust anything, and reopened (at most once a second) if
     PostgreSQL drops it, so the count survives what the twin does to the server.
     """
 
-    def __init__(self, database_url: str, prefix: str, note: Callable[[str], None]) -> None:
+    def __init__(self, database_url: str, prefix: str | None, note: Callable[[str], None]) -> None:
         self._dsn = asyncpg_dsn(database_url)
         self._prefix = prefix
         self._note = note
@@ -42,7 +48,11 @@ class ConnectionCounter:
                 self._note(f"pg_stat_activity not sampled: {type(error).__name__}: {error}")
                 return None
         try:
-            count: int = await self._connection.fetchval(COUNT_QUERY, self._prefix)
+            count: int = await (
+                self._connection.fetchval(DATABASE_QUERY)
+                if self._prefix is None
+                else self._connection.fetchval(COUNT_QUERY, self._prefix)
+            )
         except DATABASE_ERRORS as error:
             self._note(f"pg_stat_activity count failed: {type(error).__name__}: {error}")
             return None

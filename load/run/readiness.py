@@ -1,5 +1,6 @@
 """Where a server the lab starts listens, and when it can take load: one free port and one
-wait for ``/health/ready``, for the lab's servers and the bench's alike."""
+wait for ``/health/ready`` (or, for an app the lab knows nothing of, for any HTTP answer), for the
+lab's servers and the bench's alike."""
 
 from __future__ import annotations
 
@@ -29,8 +30,10 @@ def wait_ready(
     timeout_s: float,
     poll_s: float = 0.2,
     log_hint: str = "",
+    any_status: bool = False,
 ) -> None:
-    """Return once GET ``url`` answers 200. A server that exits first, or is still not ready
+    """Return once GET ``url`` answers 200 (with ``any_status``: answers HTTP at all, an app
+    whose routes the lab does not know). A server that exits first, or is still not ready
     after ``timeout_s``, is a RuntimeError that names it (and where its log is)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -43,6 +46,10 @@ def wait_ready(
             with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - our own URL
                 if answer.status == 200:
                     return
+        except urllib.error.HTTPError as error:
+            error.close()
+            if any_status:  # 404, 401, 500: it listens and speaks HTTP
+                return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass  # not listening yet, or not ready: 503
         time.sleep(poll_s)

@@ -33,7 +33,6 @@ from load.run.locust_process import (
 from load.run.readiness import free_port
 from load.run.sampling import Sample, Sampler
 from load.run.servers import (
-    ROOT,
     Children,
     server_command,
     server_env,
@@ -41,6 +40,7 @@ from load.run.servers import (
     wait_ready,
     wait_until_answered,
 )
+from load.run.target import Target
 
 TICK_S = 0.5
 # after the load stops and before the window's snapshot: aborted streams and the last
@@ -68,34 +68,39 @@ class Window:
 
 
 def run_build(
-    build: str,
+    target: Target,
     config: LabConfig,
-    database_url: str,
+    database_url: str | None,
     out: Path,
     children: Children,
     show: Callable[[Live], None],
     debug_headers: dict[str, str],
     pool_limit: int | None = None,
 ) -> BuildRun:
+    """``database_url``: the lab's database, migrated, which this project's app is seeded in and
+    served from (None when no build of the run is this project's app)."""
+    build, slug = target.name, target.slug
     timings: dict[str, float] = {}
     started = time.monotonic()
-    database.reseed(database_url, config.seed_items, config.item_bytes)
+    if target.template and database_url is not None:
+        database.reseed(database_url, config.seed_items, config.item_bytes)
     timings["seed"] = time.monotonic() - started
     started = time.monotonic()
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    server_log = out / f"server-{build}.log"
-    probe_dir = out / f"probe-{build}" if config.attribution else None
+    server_log = out / f"server-{slug}.log"
+    probe_dir = out / f"probe-{slug}" if config.attribution else None
     if probe_dir is not None:
         shutil.rmtree(probe_dir, ignore_errors=True)
     window = Window(ProbeChannel(probe_dir) if probe_dir is not None else None)
     server = children.start(
         f"{build} server",
-        server_command(build, config, port),
-        server_env(build, config, database_url, probe_dir),
+        server_command(target, config, port),
+        server_env(target, config, database_url, probe_dir),
         server_log,
+        cwd=target.app_dir,
     )
-    wait_ready(server, base_url, server_log)
+    wait_ready(server, base_url, server_log, target)
     timings["start"] = time.monotonic() - started
     started = time.monotonic()
 
@@ -109,24 +114,25 @@ def run_build(
         return "warmup" if ts < load_started[0] + config.warmup_s else "measure"
 
     sampler = Sampler(
-        build=build,
+        target=target,
         leader_pid=server.pid,
         base_url=base_url,
         database_url=database_url,
         interval_s=config.sample_interval_s,
         phase=phase,
         headers=debug_headers,
+        probe=window.channel,
     )
     sampler.start()
-    progress_path = out / f"progress-{build}.txt"
+    progress_path = out / f"progress-{slug}.txt"
     progress_path.unlink(missing_ok=True)
-    stop_path = out / f"stop-{build}"
+    stop_path = out / f"stop-{slug}"
     stop_path.unlink(missing_ok=True)
     generator = children.start(
         f"{build} load",
-        locust_command(config, base_url, out / f"locust-{build}"),
+        locust_command(config, base_url, out / f"locust-{slug}", target.locustfiles),
         locust_env(config, progress_path, stop_path),
-        out / f"locust-{build}.log",
+        out / f"locust-{slug}.log",
     )
     live = Live(build)
     baseline_taken = False
@@ -190,7 +196,7 @@ def run_build(
                 f"{ANSWER_MAX_S:.0f} s: their memory may show among the sites"
             )
         seq = window.channel.send("finish", pids=serving)
-        window.attribution = collect(window.channel, seq, serving, ROOT)
+        window.attribution = collect(window.channel, seq, serving, target.app_dir)
     timings["attribution"] = time.monotonic() - started
     started = time.monotonic()
     growth = sampler.settle() if not server_died else {}
@@ -200,23 +206,23 @@ def run_build(
     timings["stop"] = time.monotonic() - started
     flamegraphs: list[Path] = []
     if config.memray:  # the captures are complete once the server has exited
-        flamegraphs, notes = memray_capture.flamegraphs(out, build)
+        flamegraphs, notes = memray_capture.flamegraphs(out, slug)
         sampler.errors.extend(notes)
     progress = read_progress(progress_path)
     if not progress:  # locust refused its options or could not start: nothing was measured
         raise RuntimeError(
             f"the load generator for {build} sent no request; its log is "
-            f"{out / f'locust-{build}.log'}"
+            f"{out / f'locust-{slug}.log'}"
         )
     samples = [sample for sample in sampler.samples if sample.phase != "idle"]
     interpolate_requests(samples, progress)
     mark_cooldown(samples, progress)
     heap = window.heap(sampler.worker_pids_seen)
     return BuildRun(
-        build=build,
+        target=target,
         samples=samples,
         progress=progress,
-        load=read_stats(out / f"locust-{build}"),
+        load=read_stats(out / f"locust-{slug}"),
         worker_restarts=max(0, len(sampler.worker_pids_seen) - nominal_workers(config)),
         growth=growth,
         load_seconds=(progress[-1][0] - progress[0][0]) if len(progress) > 1 else 0.0,

@@ -7,6 +7,8 @@ Inside: GET /metrics (asyncio tasks per worker, pool checked out) and GET /debug
 worker (heap, gc objects), fetched in the background so a build that answers slowly never delays
 the outside samples. /metrics needs no database connection, so it still answers when a leak has
 emptied the pool (/debug/stats then times out: it asks PostgreSQL too).
+An app that is not this project's has none of those routes: its tasks, and the collection and
+object growth after the load, come from the probe inside it (load/run/target.py).
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from typing import Any
 
 import httpx
 
+from load.probe.attribution import ProbeChannel
 from load.run.inside import Inside
 from load.run.outside import ConnectionCounter, outside_sample
 from load.run.servers import server_processes
+from load.run.target import Target
 
 INSIDE_INTERVAL_S = 1.0
 INSIDE_TIMEOUT_S = 2.0
@@ -67,18 +71,24 @@ class Sampler:
     def __init__(
         self,
         *,
-        build: str,
+        target: Target,
         leader_pid: int,
         base_url: str,
-        database_url: str,
+        database_url: str | None,
         interval_s: float,
         phase: Callable[[float], str],
         headers: dict[str, str] | None = None,
+        probe: ProbeChannel | None = None,
     ) -> None:
-        self.build = build
+        self.target = target
+        self.build = target.name
         self.leader_pid = leader_pid
         self.base_url = base_url
-        self.database_url = database_url
+        # this project's app is asked through its routes (/metrics, /debug); any other app
+        # through the probe inside it, when there is one
+        self.routes = target.template
+        self.probe = probe
+        self.database_url, self.connections_like = target.connections(database_url)
         self.interval_s = interval_s
         self.phase = phase
         self.headers = headers or {}
@@ -88,7 +98,9 @@ class Sampler:
         self.errors: list[str] = []
         self._scraped_at = -SCRAPE_INTERVAL_S  # the first poll scrapes
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"sampler:{build}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"sampler:{target.slug}", daemon=True
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
@@ -101,8 +113,13 @@ class Sampler:
     def _run(self) -> None:
         asyncio.run(self._sample_until_stopped())
 
+    def _counter(self) -> ConnectionCounter | None:
+        if self.database_url is None:  # an app whose database the lab was not told of
+            return None
+        return ConnectionCounter(self.database_url, self.connections_like, self._note)
+
     async def _sample_until_stopped(self) -> None:
-        counter = ConnectionCounter(self.database_url, f"leakproof-{self.build}:%", self._note)
+        counter = self._counter()
         limits = httpx.Limits(max_keepalive_connections=0)  # new connection: any worker may answer
         async with httpx.AsyncClient(
             base_url=self.base_url, timeout=INSIDE_TIMEOUT_S, limits=limits, headers=self.headers
@@ -124,9 +141,10 @@ class Sampler:
                     inside_poll.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await inside_poll
-                await counter.close()
+                if counter is not None:
+                    await counter.close()
 
-    async def take(self, counter: ConnectionCounter, phase: str) -> Sample | None:
+    async def take(self, counter: ConnectionCounter | None, phase: str) -> Sample | None:
         """One sample, or None when no server process is left: a dead server's zero memory is
         not a measurement (a drop to nothing would read as a spike that fell back)."""
         serving, totals = outside_sample(self.leader_pid)
@@ -134,8 +152,8 @@ class Sampler:
             return None
         self.worker_pids_seen.update(serving)
         pids = list(serving)
-        db_connections = await counter.count()
-        tasks = self.inside.tasks_total(pids)
+        db_connections = await counter.count() if counter is not None else None
+        tasks = self.inside.tasks_total(pids) if self.routes else self._probe_tasks(pids)
         pool = self.inside.pool_total(pids)
         gc_objects = self.inside.total(pids, "gc_objects")
         sample = Sample(
@@ -160,8 +178,13 @@ class Sampler:
         if error not in self.errors:  # once each, not once a tick
             self.errors.append(error)
 
+    def _probe_tasks(self, pids: list[int]) -> float | None:
+        return self.probe.tasks(pids) if self.probe is not None else None
+
     async def poll_inside(self, client: httpx.AsyncClient) -> None:
         """Ask every worker: with fresh connections the kernel spreads them over the workers."""
+        if not self.routes:
+            return
         _, workers = server_processes(self.leader_pid)
         attempts = 1 if len(workers) <= 1 else 3 * len(workers)
         single_pid = workers[0].pid if len(workers) == 1 else None
@@ -188,7 +211,7 @@ class Sampler:
         return asyncio.run(self._settle())
 
     async def _settle(self) -> dict[str, Any]:
-        counter = ConnectionCounter(self.database_url, f"leakproof-{self.build}:%", self._note)
+        counter = self._counter()
         growth: dict[str, Any] = {}
         try:
             async with httpx.AsyncClient(
@@ -198,29 +221,46 @@ class Sampler:
                 headers=self.headers,
             ) as client:
                 _, workers = server_processes(self.leader_pid)
-                # one call per worker at least: each runs gc.collect() in the worker it reaches
-                answers = await asyncio.gather(
-                    *(
-                        self.growth(client)
-                        for _ in range(1 if len(workers) <= 1 else 2 * len(workers))
+                if self.routes:
+                    # one call per worker at least: each runs gc.collect() in the worker it reaches
+                    answers = await asyncio.gather(
+                        *(
+                            self.growth(client)
+                            for _ in range(1 if len(workers) <= 1 else 2 * len(workers))
+                        )
                     )
-                )
+                else:  # the probe collects in every worker at once
+                    answers = [*self._probe_growth([worker.pid for worker in workers]), {}]
                 growth = max(answers, key=lambda answer: len(answer.get("objects") or []))
                 await asyncio.sleep(0.5)
                 await self.poll_inside(client)
                 await self.take(counter, "settled")
         finally:
-            await counter.close()
+            if counter is not None:
+                await counter.close()
         return growth
 
     def baseline(self) -> None:
-        """The first /debug/growth call: the reference the settled one is compared with."""
+        """The first growth call (/debug/growth, or the probe's): the reference the settled one
+        is compared with."""
+        if not self.routes:
+            self._probe_growth([worker.pid for worker in server_processes(self.leader_pid)[1]])
+            return
 
         async def call() -> None:
             async with httpx.AsyncClient(base_url=self.base_url, headers=self.headers) as client:
                 await self.growth(client)
 
         asyncio.run(call())
+
+    def _probe_growth(self, pids: list[int]) -> list[dict[str, Any]]:
+        """gc.collect() and the object types that grew, from the probe in each process."""
+        if self.probe is None or not pids:
+            return []
+        answers = self.probe.ask("growth", pids, timeout_s=GROWTH_TIMEOUT_S)
+        for pid in sorted(set(pids) - set(answers)):
+            self._note(f"the probe in {pid} did not answer its growth call")
+        return [answer for answer in answers.values() if answer.get("ok")]
 
     async def growth(self, client: httpx.AsyncClient) -> dict[str, Any]:
         try:

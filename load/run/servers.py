@@ -23,39 +23,45 @@ from load.report import memray_capture
 from load.run import readiness
 from load.run.config import LabConfig
 from load.run.recycling import memory_env
+from load.run.target import ROOT, Target
 
-ROOT = Path(__file__).resolve().parents[2]
-TARGETS = {"fixed": "app.main:app", "leaky": "app.leaky.main:app"}
 READY_TIMEOUT_S = 60.0
 STOP_GRACE_S = 10.0
 LAB_CACHE_MAX_ENTRIES = 200
 LAB_TASKS_MAX_KEPT = 50
 MMAP_THRESHOLD_BYTES = 128 * 1024
+# gunicorn's worker for an ASGI app that brings no gunicorn settings of its own
+ASGI_WORKER = "uvicorn_worker.UvicornWorker"
 
 
 # how often the wait for requests in flight looks again
 ANSWERED_POLL_S = 0.2
 
 
-def server_command(build: str, config: LabConfig, port: int) -> list[str]:
-    """The server as ``python -m``, behind the probe (``python -m load.probe``) when attribution
-    is on."""
-    target = TARGETS[build]
-    if config.memray:  # memray runs the module itself (-m); the probe, when on, inside it
-        runner = [*memray_capture.command_prefix(config.out, build), "-m"]
-        python = [*runner, "load.probe"] if config.attribution else runner
+def server_command(target: Target, config: LabConfig, port: int) -> list[str]:
+    """The server as ``python -m``, behind the probe's launcher (``python -P -m load.probe
+    --path APP_DIR``): the probe runs inside when attribution is on, and the app imports from
+    its own folder, first on the path, whatever else that folder holds."""
+    launcher = ["-m", "load.probe", "--path", str(target.app_dir)]
+    if config.memray:  # memray runs the module itself (-m), and the launcher inside it
+        python = [*memray_capture.command_prefix(config.out, target.slug), *launcher]
     else:
-        python = (
-            [sys.executable, "-m", "load.probe"] if config.attribution else [sys.executable, "-m"]
-        )
+        python = [sys.executable, *launcher]
+    python.insert(1, "-P")  # the interpreter's -P: not the working directory's `load` package
     if config.server == "uvicorn":
         return [
-            *python, "uvicorn", target,
+            *python, "uvicorn", target.app,
             "--host", "127.0.0.1", "--port", str(port),
             "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip
+    gunicorn_config = target.gunicorn_config
+    settings = (
+        ["-c", str(gunicorn_config)]
+        if gunicorn_config is not None
+        else ["--worker-class", ASGI_WORKER, "--no-control-socket"]
+    )
     command = [
-        *python, "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), target,
+        *python, "gunicorn", *settings, target.app,
         "--bind", f"127.0.0.1:{port}", "--workers", str(config.workers),
     ]  # fmt: skip
     if config.max_requests is not None:
@@ -74,33 +80,46 @@ def server_command(build: str, config: LabConfig, port: int) -> list[str]:
 
 
 def server_env(
-    build: str, config: LabConfig, database_url: str, probe_dir: Path | None = None
+    target: Target, config: LabConfig, database_url: str | None, probe_dir: Path | None = None
 ) -> dict[str, str]:
+    """The lab's environment, the probe's folder, and then: this project's settings for its own
+    app (each build's connections named after it), or the user's ``--env`` for any other."""
     env = dict(os.environ)
     if probe_dir is not None:
         env["LEAKPROOF_PROBE_DIR"] = str(probe_dir)
     env.update(
-        LEAKPROOF_DATABASE_URL=database_url,
-        # each build's connections carry its name, which the lab counts them by
-        LEAKPROOF_APP_NAME=f"leakproof-{build}",
-        LEAKPROOF_ENVIRONMENT="dev",
-        LEAKPROOF_DEBUG_ENABLED="true",  # the inside view (GET /debug/stats) is part of the lab
-        LEAKPROOF_LOG_LEVEL="warning",
-        # the bounded cache reaches its ceiling within warm-up (reads span the whole table),
-        # so what the fixed build's memory does afterwards is steady state, not filling up
-        LEAKPROOF_CACHE_MAX_ENTRIES=str(LAB_CACHE_MAX_ENTRIES),
-        # the same for the finished jobs the registry keeps for GET /jobs/{id}: at the default
-        # they fill for a long while, a slow climb of the heap that a short run cannot tell from
-        # a leak (it levels off; docs/bench.md, "bounded is not a leak")
-        LEAKPROOF_TASKS_MAX_KEPT=str(LAB_TASKS_MAX_KEPT),
         # glibc raises its mmap threshold after the first large buffer is freed, and from then
         # on puts export batches (~200 KB each) on the heap, which fragments and grows RSS in
         # ~1 MB steps that are not objects; a fixed threshold keeps them mmapped, returned on free
         MALLOC_MMAP_THRESHOLD_=str(MMAP_THRESHOLD_BYTES),
         PYTHONUNBUFFERED="1",
     )
-    if build == "leaky":
-        env["LEAKPROOF_LEAKS"] = config.leaks_env
+    if target.template:
+        env.update(template_env(target, config, database_url))
+    env.update(target.env)
+    return env
+
+
+def template_env(target: Target, config: LabConfig, database_url: str | None) -> dict[str, str]:
+    """This project's settings for a lab run of its own app."""
+    env = {
+        # each build's connections carry its name, which the lab counts them by
+        "LEAKPROOF_APP_NAME": f"leakproof-{target.slug}",
+        "LEAKPROOF_ENVIRONMENT": "dev",
+        "LEAKPROOF_DEBUG_ENABLED": "true",  # the inside view (GET /debug/stats) is part of the lab
+        "LEAKPROOF_LOG_LEVEL": "warning",
+        # the bounded cache reaches its ceiling within warm-up (reads span the whole table),
+        # so what the fixed build's memory does afterwards is steady state, not filling up
+        "LEAKPROOF_CACHE_MAX_ENTRIES": str(LAB_CACHE_MAX_ENTRIES),
+        # the same for the finished jobs the registry keeps for GET /jobs/{id}: at the default
+        # they fill for a long while, a slow climb of the heap that a short run cannot tell from
+        # a leak (it levels off; docs/bench.md, "bounded is not a leak")
+        "LEAKPROOF_TASKS_MAX_KEPT": str(LAB_TASKS_MAX_KEPT),
+    }
+    if database_url is not None:
+        env["LEAKPROOF_DATABASE_URL"] = database_url
+    if target.leaks is not None:
+        env["LEAKPROOF_LEAKS"] = target.leaks
     env.update(memory_env(config))
     return env
 
@@ -142,10 +161,17 @@ class Children:
 
     started: list[Child] = field(default_factory=list)
 
-    def start(self, name: str, command: list[str], env: dict[str, str], log_path: Path) -> Child:
+    def start(
+        self,
+        name: str,
+        command: list[str],
+        env: dict[str, str],
+        log_path: Path,
+        cwd: Path = ROOT,
+    ) -> Child:
         log = log_path.open("ab")
         process = subprocess.Popen(
-            command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         child = Child(name, process, log)
         self.started.append(child)
@@ -156,11 +182,13 @@ class Children:
             self.started.pop().stop()
 
 
-def wait_ready(child: Child, base_url: str, log_path: Path) -> None:
-    """Block until /health/ready answers 200; a server that exits or hangs is a clear error."""
+def wait_ready(child: Child, base_url: str, log_path: Path, target: Target) -> None:
+    """Block until the target is ready (this project's /health/ready answers 200; any other app
+    answers at all); a server that exits or hangs is a clear error."""
     readiness.wait_ready(
-        child.process, f"{base_url}/health/ready", name=child.name, timeout_s=READY_TIMEOUT_S,
-        log_hint=f"; its log is {log_path}",
+        child.process, f"{base_url}{target.ready_path}", name=target.name,
+        timeout_s=READY_TIMEOUT_S, log_hint=f"; its log is {log_path}",
+        any_status=not target.template,
     )  # fmt: skip
 
 

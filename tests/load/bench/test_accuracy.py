@@ -7,7 +7,7 @@ from typing import Any
 from app.leaky.catalogue import SCENARIOS
 from load.bench.accuracy import EXPECTED, Tally, function_lines, judge_run, table
 from load.run.config import catalogue
-from load.run.servers import ROOT
+from load.run.target import ROOT
 
 
 def run(fixed: dict[str, Any], leaky: dict[str, Any]) -> dict[str, Any]:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import importlib.util
 import json
 import os
+import subprocess
 import sys
+import threading
 import tracemalloc
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvloop
 
-from load.probe.in_server import Probe
+from load.probe.in_server import LOOP_SEARCH_S, Probe
 
 LEAKY_MODULE = """\
 _KEPT = {}
@@ -92,3 +98,116 @@ def test_commands_arrive_through_the_folder_and_heap_lines_are_written(
     probe.tick()
     probe.close()
     assert json.loads((tmp_path / f"{os.getpid()}-2.json").read_text())["action"] == "finish"
+
+
+GROUPED_MODULE = """\
+KEPT = []
+NOISE = {}
+
+
+def handle(key):
+    KEPT.append({"key": key, "tags": [str(key)]})
+
+
+def bookkeeping(key):
+    NOISE[key] = {"seen": [key]}
+"""
+
+
+def test_the_holder_is_sought_from_where_most_new_instances_were_made(tmp_path: Path) -> None:
+    """The newest few dicts are some bookkeeping's; most of the window's were made by the leak.
+    (Dicts that hold a list: gc tracks them, and objgraph counts only what gc tracks.)"""
+    path = tmp_path / "probe_grouped.py"
+    path.write_text(GROUPED_MODULE)
+    spec = importlib.util.spec_from_file_location("probe_grouped", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["probe_grouped"] = module
+    try:
+        spec.loader.exec_module(module)
+        probe = Probe(tmp_path / "probe")
+        probe.start(frames=4)
+        for key in range(150):
+            module.handle(key)
+        for key in range(5):  # made last: the newest dicts of all
+            module.bookkeeping(key)
+        # the search alone, after the collection finish() makes (the newest objects then sit
+        # at the end of gc's lists): finish() shares a time budget among the types that grew,
+        # which a loaded machine can spend on the others first
+        gc.collect()
+        held_by, written_at = probe.holder("builtins.dict")
+    finally:
+        del sys.modules["probe_grouped"]
+        if tracemalloc.is_tracing():
+            tracemalloc.stop()
+    assert held_by == "probe_grouped.KEPT (list) -> dict"
+    assert written_at == [f"{path}:6"]
+
+
+@pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
+def test_the_tasks_of_the_running_loop_are_counted_from_another_thread(
+    tmp_path: Path, run: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
+    """As in a server: its loop runs in one thread, the probe counts from its own (a loop in
+    C, uvloop, has no Python frame of its own: it is found through the task it runs)."""
+    started, done = threading.Event(), threading.Event()
+
+    async def serve() -> None:
+        waiting = [asyncio.create_task(asyncio.sleep(30)) for _ in range(7)]
+        started.set()
+        await asyncio.to_thread(done.wait)
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+
+    server = threading.Thread(target=run, args=(serve(),))
+    probe = Probe(tmp_path)
+    assert probe.tasks() is None  # no loop runs yet
+    server.start()
+    try:
+        assert started.wait(5)
+        probe.loops_sought = -LOOP_SEARCH_S  # look again now
+        assert probe.tasks() == 8  # seven sleepers and the main task
+        probe.sample()
+        line = (tmp_path / f"heap-{os.getpid()}.txt").read_text().split()
+        assert line[3] == "8"
+    finally:
+        done.set()
+        server.join(5)
+        probe.close()
+
+
+class Note:
+    pass
+
+
+def test_growth_collects_and_lists_the_types_that_grew_since_the_previous_call(
+    tmp_path: Path,
+) -> None:
+    probe = Probe(tmp_path)
+    assert probe.growth()["ok"] is True  # the reference point
+    kept = [Note() for _ in range(300)]
+    found = probe.growth()
+    grown = {entry["type"]: entry for entry in found["objects"]}
+    assert grown[f"{__name__}.Note"]["delta"] == 300
+    assert len(kept) == 300
+
+
+def test_the_launcher_puts_the_app_s_folder_first_after_its_own_imports(tmp_path: Path) -> None:
+    """A revision of this project holds a `load` of its own: the lab's probe must still run,
+    and the app's modules come from the app's folder."""
+    (tmp_path / "load").mkdir()
+    (tmp_path / "load" / "__init__.py").write_text("raise ImportError('the revision s load')\n")
+    (tmp_path / "load" / "probe").mkdir()
+    (tmp_path / "served.py").write_text(
+        "import sys, load.probe\nprint(load.probe.__file__)\nprint(sys.argv[1:])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-P", "-m", "load.probe", "--path", str(tmp_path), "served", "-p", "1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True,
+        env={key: value for key, value in os.environ.items() if key != "LEAKPROOF_PROBE_DIR"},
+    )  # fmt: skip
+    probe_file, argv = result.stdout.splitlines()
+    assert not probe_file.startswith(str(tmp_path))  # the lab's probe, not the revision's
+    assert argv == "['-p', '1']"

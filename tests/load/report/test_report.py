@@ -13,6 +13,7 @@ from load.report.summary import build_summary, run_settings
 from load.run.build_run import BuildRun
 from load.run.config import LabConfig
 from load.run.locust_process import LoadStats
+from load.run.target import template_build
 from tests.load.samples import series
 
 STABLE_BUILD_KEYS = {
@@ -33,7 +34,7 @@ def fake_run(build: str, grow_mb_per_sample: float) -> BuildRun:
     load = LoadStats(requests=int(samples[-1].requests), failures=3, requests_per_s=400.0)
     load.top_failures = [("/items/[id]", "HTTPError('503 Server Error')", 3)]
     return BuildRun(
-        build=build,
+        target=template_build(build, LabConfig()),
         samples=samples,
         progress=progress,
         load=load,

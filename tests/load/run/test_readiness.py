@@ -53,3 +53,19 @@ def test_a_server_never_ready_times_out(sleeper: subprocess.Popen[bytes]) -> Non
     url = f"http://{HOST}:{free_port()}/health/ready"  # nothing listens there
     with pytest.raises(RuntimeError, match=r"the leaky server was not ready in 0\.3 s"):
         wait_ready(sleeper, url, name="leaky", timeout_s=0.3, poll_s=0.05)
+
+
+def test_an_app_the_lab_knows_nothing_of_is_ready_once_it_answers_at_all(
+    sleeper: subprocess.Popen[bytes],
+) -> None:
+    server = ThreadingHTTPServer((HOST, free_port()), _Ready)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://{HOST}:{server.server_address[1]}/"  # 404: it listens and speaks HTTP
+        wait_ready(sleeper, url, name="notes:app", timeout_s=5, poll_s=0.01, any_status=True)
+        with pytest.raises(RuntimeError, match="was not ready"):  # this project's wants a 200
+            wait_ready(sleeper, url, name="fixed", timeout_s=0.3, poll_s=0.05)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -19,6 +19,7 @@ from load.run.inside import Inside
 from load.run.locust_process import LoadStats
 from load.run.recycling import memory_env, recycle_reasons, recycles_by_requests
 from load.run.servers import server_command
+from load.run.target import template_build
 from tests.load.judge.test_verdict import build
 from tests.load.samples import series
 
@@ -32,7 +33,7 @@ def parse(*argv: str) -> argparse.Namespace:
 def test_max_memory_becomes_the_servers_budget_and_leaves_recycling_to_memory() -> None:
     config = config_from(parse("compare", "--server", "gunicorn", "--max-memory", "150"))
     assert memory_env(config) == {"LEAKPROOF_MAX_WORKER_MEMORY_MB": "150"}
-    command = server_command("leaky", config, 8000)
+    command = server_command(template_build("leaky", config), config, 8000)
     assert command[command.index("--max-requests") + 1] == "0"
     assert "max-memory 150" in config.describe()
 
@@ -135,7 +136,7 @@ def lives_run(build_name: str) -> BuildRun:
     for sample in samples:
         sample.worker_rss_mb = dict(sample.worker_anon_mb)
     return BuildRun(
-        build=build_name,
+        target=template_build(build_name, LabConfig()),
         samples=samples,
         progress=[(s.ts, int(s.requests), 0) for s in samples],
         load=LoadStats(requests=4000, failures=0, requests_per_s=400.0),

@@ -10,15 +10,18 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import psutil
 import pytest
 
 from load.run.config import LabConfig
+from load.run.database import asyncpg_dsn
 from load.run.outside import ConnectionCounter
 from load.run.readiness import free_port
 from load.run.sampling import Sampler
 from load.run.servers import Children, server_command, server_env, wait_ready
+from load.run.target import template_build
 
 
 @pytest.fixture
@@ -34,19 +37,20 @@ def start_fixed(
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
+    fixed = template_build("fixed", config)
     server = children.start(
         "fixed server",
-        server_command("fixed", config, port),
-        server_env("fixed", config, database_url),
+        server_command(fixed, config, port),
+        server_env(fixed, config, database_url),
         log,
     )
-    wait_ready(server, base_url, log)
+    wait_ready(server, base_url, log, fixed)
     return server.pid, base_url
 
 
 def sampler(pid: int, base_url: str, database_url: str) -> Sampler:
     return Sampler(
-        build="fixed",
+        target=template_build("fixed", LabConfig()),
         leader_pid=pid,
         base_url=base_url,
         database_url=database_url,
@@ -117,3 +121,26 @@ def test_a_dead_server_gives_no_sample(database_url: str) -> None:
         asyncio.run(watching.take(ConnectionCounter(database_url, "x", print), "measure")) is None
     )
     assert watching.samples == []
+
+
+def test_an_app_s_connections_are_every_other_client_of_its_database(database_url: str) -> None:
+    """An app of one's own does not name its connections: the lab counts every client of the
+    database but itself."""
+
+    async def counts() -> tuple[int | None, int | None]:
+        counter = ConnectionCounter(database_url, None, print)
+        try:
+            before = await counter.count()
+            app_connections = [await asyncpg.connect(asyncpg_dsn(database_url)) for _ in range(2)]
+            try:
+                during = await counter.count()
+            finally:
+                for connection in app_connections:
+                    await connection.close()
+            return before, during
+        finally:
+            await counter.close()
+
+    before, during = asyncio.run(counts())
+    assert before is not None
+    assert during == before + 2

@@ -1,0 +1,95 @@
+"""End to end: the lab on a service of one's own, written outside this project.
+
+Real runs of ``leakproof soak --app`` and ``leakproof compare --a git:... --b git:...`` (a server
+behind the probe, locust with the app's own locustfile), about two minutes in all: a FastAPI app
+whose one route keeps every request body in a list is an object leak, named at the line of the
+append (relative to the app's folder); the same app without the append is flat; and a repository
+whose second commit removes the append passes "did my fix fix it?".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.load.own_app import LEAK_LINE, git, leaky_then_fixed, write_app
+
+RUN_TIMEOUT_S = 300
+# short: the leak's heap slope is many times the flat limit, and the fixed app's far below it,
+# well within this (docs/lab.md, "Soak your own service", has the figures)
+DURATION = ("--duration", "12")
+
+
+def leakproof(cwd: Path, out: Path, *argv: str) -> tuple[int, dict[str, Any]]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LEAKPROOF_")}
+    command = [sys.executable, "-m", "app.dev.cli", *argv, *DURATION, "--out", str(out)]
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        output, _ = process.communicate(timeout=RUN_TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    summary_file = out / "summary.json"
+    assert summary_file.exists(), output.decode(errors="replace")
+    summary: dict[str, Any] = json.loads(summary_file.read_text())
+    return process.returncode, summary
+
+
+def soak(service: Path, cwd: Path, out: Path) -> tuple[int, dict[str, Any]]:
+    return leakproof(
+        cwd, out, "soak", "--app", "notes:app", "--app-dir", str(service),
+        "--locustfile", str(service / "locustfile.py"),
+    )  # fmt: skip
+
+
+def test_a_route_that_keeps_every_body_is_an_object_leak_named_at_its_line(
+    tmp_path: Path,
+) -> None:
+    service = tmp_path / "service"
+    write_app(service, leaky=True)
+    code, summary = soak(service, tmp_path, tmp_path / "report")  # run from elsewhere
+    build = summary["builds"]["notes:app"]
+    assert code == 1, summary["verdict"]
+    assert build["kind"] == "object-leak", build["kind_reasons"]
+    assert build["top_site"] == f"notes.py:{LEAK_LINE}"  # relative to the app's folder
+    assert build["served"]["app_dir"] == str(service.resolve())
+    assert build["peak_tasks"] is not None  # counted by the probe: the app has no /metrics
+    assert summary["settings"]["this_project"] is False
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert f"`notes.py:{LEAK_LINE}`" in report
+
+
+def test_the_same_route_without_the_append_is_flat(tmp_path: Path) -> None:
+    service = tmp_path / "service"
+    write_app(service, leaky=False)
+    code, summary = soak(service, service, tmp_path / "report")
+    build = summary["builds"]["notes:app"]
+    assert build["kind"] == "flat", build["kind_reasons"]
+    assert code == 0, summary["verdict"]
+    assert build["leak_sites"] == []
+
+
+def test_did_my_fix_fix_it_compares_two_revisions(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    leaky_then_fixed(repo)
+    code, summary = leakproof(
+        repo, tmp_path / "report", "compare", "--a", "git:HEAD~1", "--b", "git:HEAD",
+        "--app", "notes:app", "--locustfile", "locustfile.py",
+    )  # fmt: skip
+    assert list(summary["builds"]) == ["git:HEAD~1", "git:HEAD"]
+    assert summary["builds"]["git:HEAD~1"]["kind"] == "object-leak"
+    assert summary["builds"]["git:HEAD~1"]["top_site"] == f"notes.py:{LEAK_LINE}"
+    assert summary["builds"]["git:HEAD"]["served"]["revision"] == git(repo, "rev-parse", "HEAD")
+    assert summary["verdict"]["headline"].startswith("b is flat: b (git:HEAD): flat")
+    assert code == 0, summary["verdict"]
+    worktrees = git(repo, "worktree", "list", "--porcelain").splitlines()
+    assert [line for line in worktrees if line.startswith("worktree ")] == [f"worktree {repo}"]
