@@ -146,6 +146,12 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run the servers under memray (one capture per worker) and link its flamegraphs",
     )
+    parser.add_argument(
+        "--locust-workers",
+        type=_positive_int,
+        help="load from locust's distributed mode: a master and this many worker processes "
+        "(for more load than one generator process sends; docs/lab.md)",
+    )
     parser.add_argument("--out", type=Path, help="report folder (default reports/<timestamp>/)")
 
 
@@ -164,6 +170,7 @@ def config_from(args: argparse.Namespace) -> LabConfig:
         "item_bytes": args.item_bytes,
         "scenarios": args.scenarios,
         "max_duration_s": args.max_duration,
+        "locust_workers": args.locust_workers,
     }
     config = replace(config, **{key: value for key, value in chosen.items() if value is not None})
     if args.duration is not None:

@@ -61,6 +61,8 @@ class LabConfig:
     max_duration_s: float | None = None  # None: MAX_DURATION_FACTOR x duration
     memray: bool = False
     trace_frames: int = TRACE_FRAMES
+    # locust's distributed mode: a master and this many worker processes; 0: one process
+    locust_workers: int = 0
 
     @property
     def slow_readers(self) -> int:
@@ -103,7 +105,10 @@ class LabConfig:
         bound = f"{self.duration_s:g} s" + (
             f" or {self.requests} requests" if self.requests else ""
         )
-        return f"{self.users} users, {bound} per build, {server}"
+        generator = (
+            f", locust master + {self.locust_workers} workers" if self.locust_workers else ""
+        )
+        return f"{self.users} users, {bound} per build, {server}{generator}"
 
 
 DEFAULT = LabConfig()

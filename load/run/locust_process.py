@@ -18,6 +18,10 @@ from load.run.config import LabConfig
 # after --run-time, locust stops its users and writes its CSV files: allow it that long
 LOCUST_EXIT_GRACE_S = 30.0
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "locust" / "locustfile.py"
+# distributed mode (--locust-workers): the master listens on loopback for the lab's workers, and
+# gives up (exit 1, no request sent) when they have not all connected in this time
+MASTER_HOST = "127.0.0.1"
+MASTER_WAIT_S = 60.0
 
 Progress = list[tuple[float, int, int]]  # (unix time, requests so far, failures so far)
 
@@ -95,16 +99,43 @@ def locust_env(config: LabConfig, progress_path: Path, stop_path: Path) -> dict[
     return env
 
 
-def locust_command(config: LabConfig, base_url: str, csv_prefix: Path) -> list[str]:
+def locust_command(
+    config: LabConfig,
+    base_url: str,
+    csv_prefix: Path,
+    locustfile: Path = LOCUSTFILE,
+    master_port: int | None = None,
+) -> list[str]:
     """locust runs until the cap; the lab stops it earlier (the stop file) once it has judged
-    and, for a build that grows, traced its window. Extra slow readers come on top of --users."""
+    and, for a build that grows, traced its window. Extra slow readers come on top of --users.
+
+    With ``master_port`` it is the master of locust's distributed mode: it sends no request
+    itself, waits for ``config.locust_workers`` workers (at most MASTER_WAIT_S), hands them the
+    users, adds up their statistics (the CSV files are its) and runs the warm-up shape."""
     users = config.users + config.slow_readers - 1
     run_time = math.ceil(config.load_cap_s + config.window_s)  # locust takes whole seconds
-    return [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+    command = [
+        sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
         "--host", base_url, "--users", str(users), "--spawn-rate", str(users),
         "--run-time", f"{run_time}s", "--csv", str(csv_prefix),
         "--only-summary", "--exit-code-on-error", "0", "--loglevel", "WARNING",
+    ]  # fmt: skip
+    if master_port is not None:
+        command += [
+            "--master", "--master-bind-host", MASTER_HOST, "--master-bind-port", str(master_port),
+            "--expect-workers", str(config.locust_workers),
+            "--expect-workers-max-wait", f"{MASTER_WAIT_S:g}",
+        ]  # fmt: skip
+    return command
+
+
+def worker_command(locustfile: Path, master_port: int) -> list[str]:
+    """One worker of locust's distributed mode: the same locustfile, its users and settings from
+    the master (a worker on another machine runs the same with ``--master-host``)."""
+    return [
+        sys.executable, "-m", "locust", "-f", str(locustfile), "--worker",
+        "--master-host", MASTER_HOST, "--master-port", str(master_port),
+        "--loglevel", "WARNING",
     ]  # fmt: skip
 
 

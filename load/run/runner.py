@@ -21,10 +21,10 @@ from load.report import memray_capture
 from load.run import database
 from load.run.build_run import BuildRun, Live
 from load.run.config import EXTEND_SHARE, LabConfig
+from load.run.generator import start_generator
 from load.run.locust_process import (
     LOCUST_EXIT_GRACE_S,
     Progress,
-    locust_command,
     locust_env,
     nominal_workers,
     read_progress,
@@ -122,11 +122,8 @@ def run_build(
     progress_path.unlink(missing_ok=True)
     stop_path = out / f"stop-{build}"
     stop_path.unlink(missing_ok=True)
-    generator = children.start(
-        f"{build} load",
-        locust_command(config, base_url, out / f"locust-{build}"),
-        locust_env(config, progress_path, stop_path),
-        out / f"locust-{build}.log",
+    generator = start_generator(
+        children, build, config, base_url, out, locust_env(config, progress_path, stop_path)
     )
     live = Live(build)
     baseline_taken = False

@@ -1,0 +1,72 @@
+"""The load generator of one build: locust in one process, or locust's distributed mode (one
+master, ``--locust-workers`` worker processes) when one process cannot send enough load.
+
+Every process is the lab's child in a process group of its own (``Children``): the master is what
+the run waits on and stops, and stopping the generator stops its workers too, on every path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from subprocess import Popen
+
+from load.run.config import LabConfig
+from load.run.locust_process import LOCUSTFILE, locust_command, worker_command
+from load.run.readiness import free_port
+from load.run.servers import Child, Children
+
+
+@dataclass
+class LoadGenerator:
+    """locust for one build: the process that runs the test (alone, or the master) and the
+    workers it drives."""
+
+    main: Child
+    workers: list[Child] = field(default_factory=list)
+
+    @property
+    def process(self) -> Popen[bytes]:
+        return self.main.process
+
+    def stop(self) -> None:
+        """The master first (it tells its workers to quit), then any worker still there."""
+        self.main.stop()
+        for worker in self.workers:
+            worker.stop()
+
+
+def start_generator(
+    children: Children,
+    name: str,
+    config: LabConfig,
+    base_url: str,
+    out: Path,
+    env: dict[str, str],
+    locustfile: Path = LOCUSTFILE,
+) -> LoadGenerator:
+    """Start locust against ``base_url``: its logs are ``locust-<name>.log`` (and
+    ``locust-<name>-worker<i>.log``), its statistics ``locust-<name>_stats.csv``."""
+    csv_prefix = out / f"locust-{name}"
+    if not config.locust_workers:
+        command = locust_command(config, base_url, csv_prefix, locustfile)
+        return LoadGenerator(
+            children.start(f"{name} load", command, env, out / f"locust-{name}.log")
+        )
+    port = free_port()
+    master = children.start(
+        f"{name} load (master)",
+        locust_command(config, base_url, csv_prefix, locustfile, master_port=port),
+        env,
+        out / f"locust-{name}.log",
+    )
+    workers = [
+        children.start(
+            f"{name} load (worker {index})",
+            worker_command(locustfile, port),
+            env,
+            out / f"locust-{name}-worker{index}.log",
+        )
+        for index in range(1, config.locust_workers + 1)
+    ]
+    return LoadGenerator(master, workers)
