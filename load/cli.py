@@ -14,6 +14,7 @@ from typing import Any
 
 from load.lab import EXIT_CANNOT_RUN, run_lab
 from load.options import add_load_options, config_from, scenario_list
+from load.remote_soak import add_remote_options, run_remote_soak
 
 
 def add_compare_command(commands: Any) -> None:
@@ -36,14 +37,12 @@ def add_soak_command(commands: Any) -> None:
     )
     add_load_options(parser)
     parser.add_argument(
-        "--build",
-        choices=["fixed", "leaky"],
-        default="fixed",
-        help="which build to soak (default fixed)",
+        "--build", choices=["fixed", "leaky"], help="which build to soak (default fixed)"
     )
     parser.add_argument(
         "--scenarios", type=scenario_list, help="the twin's leaks when --build leaky"
     )
+    add_remote_options(parser)
     parser.set_defaults(run=run_soak)
 
 
@@ -57,9 +56,11 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_soak(args: argparse.Namespace) -> int:
+    if args.url is not None:  # a service the lab did not start
+        return run_remote_soak(args)
     try:
         config = config_from(args)
     except ValueError as error:
         print(f"leakproof: {error}", file=sys.stderr)
         return EXIT_CANNOT_RUN
-    return run_lab("soak", [args.build], config)
+    return run_lab("soak", [args.build or "fixed"], config)

@@ -12,9 +12,16 @@ from pathlib import Path
 from subprocess import Popen
 
 from load.run.config import LabConfig
-from load.run.locust_process import LOCUSTFILE, locust_command, worker_command
+from load.run.locust_process import (
+    LOCUSTFILE,
+    locust_command,
+    remote_worker_command,
+    worker_command,
+)
 from load.run.readiness import free_port
-from load.run.servers import Child, Children
+from load.run.servers import ROOT, Child, Children
+
+LOCUST_MASTER_PORT = 5557  # locust's own default: a worker elsewhere may leave --master-port out
 
 
 @dataclass
@@ -48,12 +55,14 @@ def start_generator(
     """Start locust against ``base_url``: its logs are ``locust-<name>.log`` (and
     ``locust-<name>-worker<i>.log``), its statistics ``locust-<name>_stats.csv``."""
     csv_prefix = out / f"locust-{name}"
-    if not config.locust_workers:
+    if not config.distributed:
         command = locust_command(config, base_url, csv_prefix, locustfile)
         return LoadGenerator(
             children.start(f"{name} load", command, env, out / f"locust-{name}.log")
         )
-    port = free_port()
+    port = config.locust_master_port or (
+        LOCUST_MASTER_PORT if config.remote_locust_workers else free_port()
+    )
     master = children.start(
         f"{name} load (master)",
         locust_command(config, base_url, csv_prefix, locustfile, master_port=port),
@@ -69,4 +78,11 @@ def start_generator(
         )
         for index in range(1, config.locust_workers + 1)
     ]
+    if config.remote_locust_workers:
+        print(
+            f"{name}: waiting up to {config.generator_wait_s:g} s for "
+            f"{config.remote_locust_workers} locust workers from other machines; on each, in a "
+            f"checkout of this project: {remote_worker_command(env, locustfile, port, ROOT)}",
+            flush=True,
+        )
     return LoadGenerator(master, workers)

@@ -24,9 +24,16 @@ class ConnectionCounter:
     PostgreSQL drops it, so the count survives what the twin does to the server.
     """
 
-    def __init__(self, database_url: str, prefix: str, note: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        prefix: str,
+        note: Callable[[str], None],
+        query: str = COUNT_QUERY,  # with $1, the application_name pattern
+    ) -> None:
         self._dsn = asyncpg_dsn(database_url)
         self._prefix = prefix
+        self._query = query
         self._note = note
         self._connection: asyncpg.Connection | None = None
         self._last_attempt = 0.0
@@ -42,7 +49,7 @@ class ConnectionCounter:
                 self._note(f"pg_stat_activity not sampled: {type(error).__name__}: {error}")
                 return None
         try:
-            count: int = await self._connection.fetchval(COUNT_QUERY, self._prefix)
+            count: int = await self._connection.fetchval(self._query, self._prefix)
         except DATABASE_ERRORS as error:
             self._note(f"pg_stat_activity count failed: {type(error).__name__}: {error}")
             return None

@@ -131,7 +131,14 @@ def run_build(
     window_until: float | None = None
     decided: Judgement | None = None
     extensions: list[str] = []
-    deadline = time.monotonic() + config.load_cap_s + config.window_s + LOCUST_EXIT_GRACE_S + 15
+    deadline = (
+        time.monotonic()
+        + config.load_cap_s
+        + config.window_s
+        + LOCUST_EXIT_GRACE_S
+        + 15
+        + config.generator_wait_s
+    )
     while generator.process.poll() is None and time.monotonic() < deadline:
         time.sleep(TICK_S)
         progress = read_progress(progress_path)
