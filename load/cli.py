@@ -3,7 +3,8 @@
 compare: the fixed build, then the leaky twin, under the same load and settings, one after the
 other (side by side they would split the 2 CPUs and the twin's exhaustion of the database could
 spill onto the fixed build), then the report and the verdict as the exit code.
-soak: the same load and sampling on one build, judged alone: flat or not.
+soak: the same load and sampling on one build, judged alone: flat or not; with ``--url``, a
+service the lab did not start, judged from what it exposes (load/remote_soak.py).
 """
 
 from __future__ import annotations

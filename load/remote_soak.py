@@ -200,8 +200,9 @@ def blind_spots(target: Target, sampler: RemoteSampler) -> list[str]:
         )
     if target.multiprocess:
         lines.append(
-            f"per-worker fds and USS: the metrics give each worker's RSS (multiprocess mode, "
-            f"{target.workers} workers at the start)"
+            f"per-worker USS, and the gunicorn arbiter: the metrics give each worker's RSS "
+            f"(multiprocess mode, {target.workers} workers at the start), the workers that did "
+            "not answer a scrape as of their last refresh"
         )
     else:
         seen = len(sampler.processes_seen)

@@ -44,6 +44,7 @@ DEBUG_TIMEOUT_S = 2.0
 GROWTH_TIMEOUT_S = 10.0  # objgraph walks every object
 STALE_S = 10.0  # a process not heard from for this long is no longer counted
 SETTLE_PAUSE_S = 0.5
+ASKS_PER_WORKER = 3
 RECYCLES = "leakproof_worker_recycles_total"
 # the service's client connections to its database, the lab's own left out; with $1 '%' all of
 # them (an application_name pattern narrows it)
@@ -149,9 +150,8 @@ class RemoteSampler:
         """Each worker's /debug/stats: over fresh connections the kernel spreads the asks."""
         if not self.target.debug:
             return []
-        asks = 1 if self.target.workers <= 1 else 2 * self.target.workers
         answers = await asyncio.gather(
-            *(client.get(DEBUG_STATS, headers=self.target.debug_headers) for _ in range(asks)),
+            *(client.get(DEBUG_STATS, headers=self.target.debug_headers) for _ in self._asks()),
             return_exceptions=True,
         )
         bodies = []
@@ -161,6 +161,11 @@ class RemoteSampler:
                 if isinstance(body, dict) and "pid" in body:
                     bodies.append(body)
         return bodies
+
+    def _asks(self) -> range:
+        """Asks enough that each worker is reached (the kernel picks): one where there is one,
+        three per worker in multiprocess mode (each one missed 1 time in 2**6 with two)."""
+        return range(1 if self.target.workers <= 1 else ASKS_PER_WORKER * self.target.workers)
 
     def _take_stats(self, now: float, body: dict[str, Any]) -> None:
         pid = int(body["pid"])
@@ -261,8 +266,8 @@ class RemoteSampler:
             asyncio.run(self._growth_once())
 
     async def _growth_once(self) -> None:
-        async with self._client() as client:
-            await self.growth(client)
+        async with self._client() as client:  # each worker keeps its own reference point
+            await asyncio.gather(*(self.growth(client) for _ in self._asks()))
 
     def settle(self) -> tuple[dict[str, Any], bool]:
         """After the load: gc.collect() in each worker (this template's /debug/growth), then one
@@ -275,8 +280,7 @@ class RemoteSampler:
         try:
             async with self._client() as client:
                 if self.target.debug:
-                    asks = 1 if self.target.workers <= 1 else 2 * self.target.workers
-                    answers = await asyncio.gather(*(self.growth(client) for _ in range(asks)))
+                    answers = await asyncio.gather(*(self.growth(client) for _ in self._asks()))
                     growth = max(answers, key=lambda answer: len(answer.get("objects") or []))
                 await asyncio.sleep(SETTLE_PAUSE_S)
                 answered = await self.poll(client, counter, "settled") is not None
