@@ -77,9 +77,8 @@ def add_remote_options(parser: argparse.ArgumentParser) -> None:
 
 
 def serving_options_given(args: argparse.Namespace) -> list[str]:
-    return [
-        flag for name, flag in SERVING_OPTIONS if getattr(args, name, None) not in (None, False)
-    ]
+    given = [(flag, getattr(args, name, None)) for name, flag in SERVING_OPTIONS]
+    return [flag for flag, value in given if value is not None and value is not False]
 
 
 def run_remote_soak(args: argparse.Namespace) -> int:
@@ -91,7 +90,8 @@ def run_remote_soak(args: argparse.Namespace) -> int:
             f"--url drives a service the lab did not start: {', '.join(refused)} choose how the "
             "lab serves a build and cannot apply to it; drop them, or soak without --url"
         )
-    locustfile: Path = args.locustfile or LOCUSTFILE
+    # locust runs in the project's folder: a relative path is the caller's
+    locustfile: Path = args.locustfile.resolve() if args.locustfile else LOCUSTFILE
     if not locustfile.is_file():
         return _cannot_run(f"--locustfile {locustfile}: no such file; give a locust file's path")
     try:
@@ -169,6 +169,8 @@ def service_summary(build: dict[str, Any], sampler: RemoteSampler) -> dict[str, 
     """A build's summary as far as it holds from outside: the pool's cap is the service's own
     setting, the heap (when /debug/stats answered) is counted in gc objects, not blocks."""
     build["pool_limit"] = None
+    if build["server_died"]:
+        build["server_died_reason"] = "the service stopped answering its metrics during the run"
     build["heap_measure"] = "gc objects (/debug/stats)" if sampler.heap else None
     if sampler.heap:
         for key in ("kind_reasons", "extended"):

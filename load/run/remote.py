@@ -46,8 +46,6 @@ def run_remote(
 ) -> tuple[BuildRun, RemoteSampler]:
     """The service under ``config``'s load until its verdict is clear (or the cap); the run,
     and the sampler that watched it (what it could and could not see)."""
-    timings: dict[str, float] = {}
-    started = time.monotonic()
     load_started: list[float] = []
 
     def phase(ts: float) -> str:
@@ -57,6 +55,25 @@ def run_remote(
 
     sampler = RemoteSampler(target, phase)
     sampler.start()
+    try:
+        return _drive(target, config, out, children, show, locustfile, sampler, load_started)
+    finally:
+        sampler.stop()  # on every path; a second stop is a no-op
+
+
+def _drive(
+    target: Target,
+    config: LabConfig,
+    out: Path,
+    children: Children,
+    show: Callable[[Live], None],
+    locustfile: Path,
+    sampler: RemoteSampler,
+    load_started: list[float],
+) -> tuple[BuildRun, RemoteSampler]:
+    """The load, the decisions, the settling: ``run_remote``'s body."""
+    timings: dict[str, float] = {}
+    started = time.monotonic()
     progress_path = out / f"progress-{SERVICE}.txt"
     stop_path = out / f"stop-{SERVICE}"
     progress_path.unlink(missing_ok=True)

@@ -143,7 +143,9 @@ class RemoteSampler:
             return parse(answer.text)
         except (httpx.HTTPError, ValueError) as error:
             self.scrapes_failed += 1
-            self._note(f"a scrape of {self.target.metrics_path} failed: {error or type(error)}")
+            self._note(
+                f"a scrape of {self.target.metrics_path} failed: {type(error).__name__}: {error}"
+            )
             return None
 
     async def _debug_stats(self, client: httpx.AsyncClient) -> list[dict[str, Any]]:
