@@ -4,7 +4,8 @@ compare: two builds under the same load and settings, one after the other (side 
 would split the 2 CPUs, and one build's exhaustion of the database could spill onto the other),
 then the report and the verdict as the exit code. Without specs, the fixed build against the
 leaky twin; with ``--a SPEC --b SPEC``, before against after: is b flat?
-soak: the same load and sampling on one build (this project's, or ``--app``), judged alone.
+soak: the same load and sampling on one build (this project's, or ``--app``), judged alone;
+with ``--url``, a service the lab did not start, judged from what it exposes (load/remote_soak.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from load.judge.fix import judge_fix
 from load.judge.verdict import Summary, Verdict, judge_compare, judge_soak
 from load.lab import EXIT_CANNOT_RUN, Judge, run_lab
 from load.options import add_load_options, config_from, scenario_list
+from load.remote_soak import add_remote_options, run_remote_soak
 from load.run.revisions import RevisionError
 from load.target_options import (
     add_app_options,
@@ -57,6 +59,7 @@ def add_soak_command(commands: Any) -> None:
         "--scenarios", type=scenario_list, help="the twin's leaks when --build leaky"
     )
     add_app_options(parser)
+    add_remote_options(parser)
     parser.set_defaults(run=run_soak)
 
 
@@ -81,6 +84,8 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_soak(args: argparse.Namespace) -> int:
+    if args.url is not None:  # a service the lab did not start
+        return run_remote_soak(args)
     try:
         config = config_from(args)
         openers = soak_openers(args, config)

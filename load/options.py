@@ -146,6 +146,24 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run the servers under memray (one capture per worker) and link its flamegraphs",
     )
+    parser.add_argument(
+        "--locust-workers",
+        type=_positive_int,
+        help="load from locust's distributed mode: a master and this many worker processes "
+        "(for more load than one generator process sends; docs/lab.md)",
+    )
+    parser.add_argument(
+        "--remote-locust-workers",
+        type=_positive_int,
+        help="locust workers started on other machines (the lab prints the command): the master "
+        "listens on every interface and waits for them",
+    )
+    parser.add_argument(
+        "--locust-master-port",
+        type=_positive_int,
+        help="the port locust's master listens on (default: a free one; 5557 with "
+        "--remote-locust-workers)",
+    )
     parser.add_argument("--out", type=Path, help="report folder (default reports/<timestamp>/)")
 
 
@@ -164,6 +182,9 @@ def config_from(args: argparse.Namespace) -> LabConfig:
         "item_bytes": args.item_bytes,
         "scenarios": args.scenarios,
         "max_duration_s": args.max_duration,
+        "locust_workers": args.locust_workers,
+        "remote_locust_workers": args.remote_locust_workers,
+        "locust_master_port": args.locust_master_port,
     }
     config = replace(config, **{key: value for key, value in chosen.items() if value is not None})
     if args.duration is not None:
@@ -180,6 +201,11 @@ def config_from(args: argparse.Namespace) -> LabConfig:
         raise ValueError(
             f"warm-up ({config.warmup_s:g} s) leaves no time to measure in "
             f"{config.duration_s:g} s; lengthen --duration or shorten --warmup"
+        )
+    if config.locust_master_port is not None and not config.distributed:
+        raise ValueError(
+            "--locust-master-port is for locust's master: add --locust-workers N or "
+            "--remote-locust-workers N"
         )
     if config.max_memory is not None and config.server != "gunicorn":
         raise ValueError("--max-memory recycles gunicorn workers: add --server gunicorn")

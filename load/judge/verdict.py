@@ -86,7 +86,10 @@ def judge_serving(name: str, build: Summary, verdict: Verdict) -> None:
     """A build judged flat must also have stayed up and answered: memory that stays flat
     because the server is dead, or busy failing, is not a healthy service."""
     if build.get("server_died"):
-        verdict.fail(f"{name}: the server died during the run (its log is in the report folder)")
+        reason = build.get("server_died_reason") or (
+            "the server died during the run (its log is in the report folder)"
+        )
+        verdict.fail(f"{name}: {reason}")
     requests, failures = build.get("requests") or 0, build.get("failures") or 0
     if requests and failures / requests > MAX_FAILED_SHARE:
         verdict.fail(

@@ -67,9 +67,9 @@ def write_samples(runs: Sequence[BuildRun], out: Path) -> Path:
                         round(sample.requests),
                         round(sample.failures),
                         sample.rss_mb,
-                        sample.uss_mb,
-                        sample.fds,
-                        sample.threads,
+                        _blank(sample.uss_mb),
+                        _blank(sample.fds),
+                        _blank(sample.threads),
                         sample.workers,
                         _blank(sample.db_connections),
                         _blank(sample.pool_checked_out),
@@ -105,6 +105,8 @@ def _markdown_table(builds: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def _settings_line(settings: dict[str, Any]) -> str:
+    if "url" in settings:  # a service the lab did not start
+        return _remote_line(settings)
     server = settings["server"] + (
         f" x{settings['workers']} workers, max-requests {settings['max_requests']}"
         if settings["server"] == "gunicorn"
@@ -126,6 +128,31 @@ def _settings_line(settings: dict[str, Any]) -> str:
     )
 
 
+def _remote_line(settings: dict[str, Any]) -> str:
+    bound = f"{settings['duration_s']:g} s" + (
+        f" or {settings['requests']} requests" if settings.get("requests") else ""
+    )
+    generator = (
+        f" (locust master + {settings['locust_workers']} workers)"
+        if settings.get("locust_workers")
+        else ""
+    )
+    return (
+        f"{settings['users']} locust users{generator} for {bound} against {settings['url']}, a "
+        f"service the lab did not start; memory from {settings['memory_gauge']} at "
+        f"{settings['metrics_path']}; locustfile {settings['locustfile']}; warm-up "
+        f"{settings['warmup_s']:g} s."
+    )
+
+
+def _not_seen(summary: dict[str, Any]) -> list[str]:
+    """What a run could not see from where it stood (a service the lab did not start)."""
+    lines = summary.get("not_seen") or []
+    if not lines:
+        return []
+    return ["## Not seen from outside", "", *[f"- {line}" for line in lines], ""]
+
+
 def write_markdown(summary: dict[str, Any], plots: Sequence[Path], out: Path) -> Path:
     verdict = summary["verdict"]
     outcome = verdict.get("outcome", "PASS" if verdict["ok"] else "FAIL")
@@ -142,6 +169,7 @@ def write_markdown(summary: dict[str, Any], plots: Sequence[Path], out: Path) ->
         "",
         *[f"- {reason}" for reason in verdict["reasons"]],
         "",
+        *_not_seen(summary),
         *where.markdown(summary["builds"]),
         "## Figures",
         "",
@@ -196,6 +224,9 @@ def write_html(summary: dict[str, Any], plots: Sequence[Path], out: Path) -> Pat
         for plot in plots
     )
     reasons = "".join(f"<li>{html.escape(reason)}</li>" for reason in verdict["reasons"])
+    not_seen = "".join(f"<li>{html.escape(line)}</li>" for line in summary.get("not_seen") or [])
+    if not_seen:
+        not_seen = f"<h2>Not seen from outside</h2><ul>{not_seen}</ul>"
     status = verdict.get("outcome", "PASS" if verdict["ok"] else "FAIL")
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>leakproof {summary["mode"]}: {status}</title>
@@ -211,6 +242,7 @@ td:not(:first-child) {{ text-align: right; }} img {{ max-width: 100%; }}
 {html.escape(_settings_line(summary["settings"]))}</p>
 <p class="note">{html.escape(summary["settings"]["shared_cpus_note"])}.</p>
 <h2>Verdict</h2><p><strong>{html.escape(verdict["headline"])}</strong></p><ul>{reasons}</ul>
+{not_seen}
 {where.html_section(summary["builds"])}
 <h2>Figures</h2><table><tr><th></th>{head}</tr>{rows}</table>
 {images}

@@ -68,8 +68,9 @@ def markdown(builds: dict[str, dict[str, Any]]) -> list[str]:
                     f"| `{grown['type']}` | {grown['growth']} | `{grown['held_by'] or '-'}` "
                     f"| {written or '-'} |"
                 )
-        if kind in READ_NEXT:
-            lines += ["", f"Read next: {READ_NEXT[kind]}."]
+        read_next = build.get("read_next") or READ_NEXT.get(kind)
+        if read_next:
+            lines += ["", f"Read next: {read_next}."]
         cost = build.get("tracing_cost")
         if cost:
             lines += [
@@ -117,8 +118,9 @@ def html_section(builds: dict[str, dict[str, Any]]) -> str:
                     f"<td><code>{html.escape(written)}</code></td></tr>"
                 )
             parts.append("</table>")
-        if kind in READ_NEXT:
-            parts.append(f"<p>Read next: {html.escape(READ_NEXT[kind])}.</p>")
+        read_next = build.get("read_next") or READ_NEXT.get(kind)
+        if read_next:
+            parts.append(f"<p>Read next: {html.escape(read_next)}.</p>")
         parts.append(_flamegraph_html(build))
     return "\n".join(parts)
 

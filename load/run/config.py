@@ -34,6 +34,10 @@ EXTEND_SHARE = 0.5
 
 
 MAX_DURATION_FACTOR = 3.0
+# locust's master gives up (no request sent, the run cannot happen) when its workers have not all
+# connected in this time: the lab's own start in seconds, workers started by hand elsewhere later
+LOCAL_WORKERS_WAIT_S = 60.0
+REMOTE_WORKERS_WAIT_S = 300.0
 STREAM_PINNING_READERS = 16
 
 
@@ -61,6 +65,11 @@ class LabConfig:
     max_duration_s: float | None = None  # None: MAX_DURATION_FACTOR x duration
     memray: bool = False
     trace_frames: int = TRACE_FRAMES
+    # locust's distributed mode: a master and this many worker processes; 0: one process
+    locust_workers: int = 0
+    # workers started on other machines (locust --worker --master-host ...), waited for too
+    remote_locust_workers: int = 0
+    locust_master_port: int | None = None  # None: a free port, or locust's 5557 for remote ones
 
     @property
     def slow_readers(self) -> int:
@@ -84,6 +93,17 @@ class LabConfig:
         )
 
     @property
+    def distributed(self) -> bool:
+        return self.locust_workers + self.remote_locust_workers > 0
+
+    @property
+    def generator_wait_s(self) -> float:
+        """How long locust's master may wait for its workers before the load starts."""
+        if self.remote_locust_workers:
+            return REMOTE_WORKERS_WAIT_S  # someone starts them by hand
+        return LOCAL_WORKERS_WAIT_S if self.locust_workers else 0.0
+
+    @property
     def leaks_env(self) -> str:
         return "all" if self.scenarios is None else ",".join(self.scenarios)
 
@@ -103,7 +123,15 @@ class LabConfig:
         bound = f"{self.duration_s:g} s" + (
             f" or {self.requests} requests" if self.requests else ""
         )
-        return f"{self.users} users, {bound} per build, {server}"
+        remote = (
+            f" (+{self.remote_locust_workers} on other machines)"
+            if self.remote_locust_workers
+            else ""
+        )
+        generator = (
+            f", locust master + {self.locust_workers} workers{remote}" if self.distributed else ""
+        )
+        return f"{self.users} users, {bound} per build, {server}{generator}"
 
 
 DEFAULT = LabConfig()

@@ -21,10 +21,10 @@ from load.report import memray_capture
 from load.run import database
 from load.run.build_run import BuildRun, Live
 from load.run.config import EXTEND_SHARE, LabConfig
+from load.run.generator import start_generator
 from load.run.locust_process import (
     LOCUST_EXIT_GRACE_S,
     Progress,
-    locust_command,
     locust_env,
     nominal_workers,
     read_progress,
@@ -128,19 +128,24 @@ def run_build(
     progress_path.unlink(missing_ok=True)
     stop_path = out / f"stop-{slug}"
     stop_path.unlink(missing_ok=True)
-    generator = children.start(
-        f"{build} load",
-        locust_command(config, base_url, out / f"locust-{slug}", target.locustfiles),
-        locust_env(config, progress_path, stop_path),
-        out / f"locust-{slug}.log",
-    )
+    generator = start_generator(
+        children, slug, config, base_url, out, locust_env(config, progress_path, stop_path),
+        target.locustfiles,
+    )  # fmt: skip
     live = Live(build)
     baseline_taken = False
     decide_at = config.duration_s
     window_until: float | None = None
     decided: Judgement | None = None
     extensions: list[str] = []
-    deadline = time.monotonic() + config.load_cap_s + config.window_s + LOCUST_EXIT_GRACE_S + 15
+    deadline = (
+        time.monotonic()
+        + config.load_cap_s
+        + config.window_s
+        + LOCUST_EXIT_GRACE_S
+        + 15
+        + config.generator_wait_s
+    )
     while generator.process.poll() is None and time.monotonic() < deadline:
         time.sleep(TICK_S)
         progress = read_progress(progress_path)

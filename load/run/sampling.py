@@ -44,9 +44,9 @@ class Sample:
     ts: float  # unix time
     phase: str  # warmup, measure, settled (after the load, after gc.collect in every worker)
     rss_mb: float  # all server processes
-    uss_mb: float
-    fds: int
-    threads: int
+    uss_mb: float | None  # None: not known (a service the lab did not start)
+    fds: int | None
+    threads: int | None
     # per serving process, its anonymous memory (RSS less file-backed pages: heap, stacks,
     # buffers); the slope is fitted on it, per worker life. File-backed pages are the code of
     # libraries, mapped in as code paths run for the first time: they move RSS but never leak.

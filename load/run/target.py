@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from load.run.config import LabConfig
-from load.run.locust_process import LOCUSTFILE
+from load.run.locust_process import LOCUSTFILE, lab_locustfiles
 
 ROOT = Path(__file__).resolve().parents[2]
 # locust loads this file beside a locustfile that is not the lab's own: it brings the lab's
 # warm-up shape, progress file and stop file without the user importing anything
-LAB_HOOKS_FILE = ROOT / "load" / "locust" / "with_lab.py"
 BUILD_APPS = {"fixed": "app.main:app", "leaky": "app.leaky.main:app"}
 TEMPLATE_APP = BUILD_APPS["fixed"]
 APP_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -55,7 +54,7 @@ class Target:
     def locustfiles(self) -> tuple[Path, ...]:
         """What locust loads: the lab's locustfile imports the lab's hooks itself; any other
         gets them in a second file (``-f yours.py,with_lab.py``)."""
-        return (self.locustfile,) if self.lab_load else (self.locustfile, LAB_HOOKS_FILE)
+        return lab_locustfiles(self.locustfile)
 
     @property
     def ready_path(self) -> str:

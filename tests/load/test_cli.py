@@ -9,7 +9,7 @@ import pytest
 from load.cli import add_compare_command, add_soak_command, run_compare, run_soak
 from load.options import config_from
 from load.run.config import DEFAULT, QUICK, catalogue
-from load.run.locust_process import locust_command
+from load.run.locust_process import LOCUSTFILE, locust_command, worker_command
 
 # a service generated without the twin has no scenarios to choose from
 needs_the_twin = pytest.mark.skipif(not catalogue(), reason="the leaky twin is not here")
@@ -117,3 +117,24 @@ def test_locust_gets_whole_seconds_whatever_the_window() -> None:
     run_time = command[command.index("--run-time") + 1]
     assert run_time == f"{math.ceil(config.load_cap_s + config.window_s)}s"
     assert "." not in run_time  # locust refuses "283.5s"
+
+
+def test_locust_workers_make_a_master_that_waits_for_them_and_workers_that_join_it() -> None:
+    config = config_from(parse("soak", "--locust-workers", "3"))
+    assert config.locust_workers == 3
+    assert "locust master + 3 workers" in config.describe()
+    master = locust_command(config, "http://127.0.0.1:1", Path("/tmp/x"), master_port=5599)
+    assert master[master.index("--expect-workers") + 1] == "3"
+    assert {"--master", "--headless", "--csv"} <= set(master)
+    worker = worker_command((LOCUSTFILE,), 5599)
+    assert worker[worker.index("--master-port") + 1] == "5599"
+    assert worker[worker.index("-f") + 1] == str(LOCUSTFILE)
+    # a worker's users, run time and statistics are the master's
+    assert not {"--headless", "--csv", "--users", "--run-time"} & set(worker)
+    assert "--master" not in locust_command(config_from(parse("soak")), "http://h", Path("/x"))
+
+
+def test_locust_workers_must_be_a_positive_number(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse("compare", "--locust-workers", "0")
+    assert "'0' is not a positive whole number" in capsys.readouterr().err

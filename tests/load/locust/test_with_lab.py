@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from load.run.config import LabConfig
-from load.run.locust_process import locust_command, locust_env, read_progress
-from load.run.target import LAB_HOOKS_FILE, ROOT
+from load.run.locust_process import LAB_HOOKS_FILE, locust_command, locust_env, read_progress
+from load.run.target import ROOT
 
 OWN_LOCUSTFILE = """\
 import os

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from load.run.config import LabConfig
-from load.run.locust_process import LOCUSTFILE, locust_command
+from load.run.locust_process import LAB_HOOKS_FILE, LOCUSTFILE, locust_command
 from load.run.servers import ASGI_WORKER, server_command, server_env
-from load.run.target import LAB_HOOKS_FILE, ROOT, Target, slug_of, template_build
+from load.run.target import ROOT, Target, slug_of, template_build
 
 
 def own_app(folder: Path, **fields: object) -> Target:
