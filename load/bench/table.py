@@ -12,16 +12,7 @@ from load.bench.stats import BUDGETS
 
 # raw figures worth a row, with their unit
 DETAIL_ROWS = (
-    ("fixed_rps", "fixed build GET /items/{id}", "req/s"),
-    ("raw_rps", "raw asyncpg GET /items/{id}", "req/s"),
-    ("fixed_p50_ms", "fixed build p50", "ms"),
-    ("fixed_p99_ms", "fixed build p99", "ms"),
-    ("raw_p50_ms", "raw asyncpg p50", "ms"),
-    ("raw_p99_ms", "raw asyncpg p99", "ms"),
-    ("fixed_cpu_us_per_request", "fixed build server CPU per request", "µs"),
-    ("raw_cpu_us_per_request", "raw asyncpg server CPU per request", "µs"),
     ("generator_cpu_max", "load generator, busiest run", "cores"),
-    ("cache_hit_ratio", "item cache hit ratio during reads", ""),
     ("export_ndjson_peak_rss_mb", "NDJSON export peak RSS above idle", "MB"),
     ("export_csv_peak_rss_mb", "CSV export peak RSS above idle", "MB"),
     ("export_ndjson_s", "NDJSON export of all rows", "s"),
@@ -44,6 +35,62 @@ def _number(value: Any) -> str:
     return str(value)
 
 
+def _ms(value: Any) -> str:
+    return "n/a" if value is None else f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def _count(value: Any) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
+def read_levels_table(levels: list[Mapping[str, Any]]) -> Table:
+    """GET /items/{id} per level: both builds, the per-round ratios, the tail."""
+    table = Table(title="GET /items/{id}, cache off: fixed build against the raw reference")
+    columns = (
+        "connections", "fixed req/s", "raw req/s", "ratio median (min-max, rounds)",
+        "fixed p50 / p99 ms", "raw p50 / p99 ms", "fixed > 1 s / > 2 s", "shed",
+        "CPU/request fixed / raw µs",
+    )  # fmt: skip
+    for column in columns:
+        table.add_column(column, justify="right")
+    for level in levels:
+        verdict = "" if level["ratio_decided"] else " [yellow]undecided[/yellow]"
+        table.add_row(
+            str(level["connections"]),
+            _count(level["fixed_rps"]),
+            _count(level["raw_rps"]),
+            f"{_number(level['ratio_median'])} ({_number(level['ratio_min'])}-"
+            f"{_number(level['ratio_max'])}, {level['rounds']}){verdict}",
+            f"{_ms(level['fixed_p50_ms'])} / {_ms(level['fixed_p99_ms'])}",
+            f"{_ms(level['raw_p50_ms'])} / {_ms(level['raw_p99_ms'])}",
+            f"{_count(level['fixed_over_1s'])} / {_count(level['fixed_over_2s'])}",
+            _count(level["fixed_shed"]),
+            f"{_count(level['fixed_cpu_us_per_request'])} / "
+            f"{_count(level['raw_cpu_us_per_request'])}",
+        )
+    table.caption = (
+        "ratio: fixed over raw req/s of each round (the two back to back); undecided: the rounds "
+        "fall on both sides of the budget's floor, so another run may judge otherwise"
+    )
+    return table
+
+
+def gunicorn_table(levels: list[Mapping[str, Any]], workers: Any) -> Table:
+    table = Table(title=f"the fixed build under gunicorn, {workers} workers, cache off")
+    for column in ("connections", "req/s", "p50 / p99 ms", "> 1 s / > 2 s", "shed", "rounds"):
+        table.add_column(column, justify="right")
+    for level in levels:
+        table.add_row(
+            str(level["connections"]),
+            _count(level["gunicorn_rps"]),
+            f"{_ms(level['gunicorn_p50_ms'])} / {_ms(level['gunicorn_p99_ms'])}",
+            f"{_count(level['gunicorn_over_1s'])} / {_count(level['gunicorn_over_2s'])}",
+            _count(level["gunicorn_shed"]),
+            str(level["rounds"]),
+        )
+    return table
+
+
 def print_table(body: Mapping[str, Any], console: Console | None = None) -> None:
     console = console or Console()
     budgets = Table(title="leakproof bench: budgets")
@@ -59,6 +106,10 @@ def print_table(body: Mapping[str, Any], console: Console | None = None) -> None
         )
     console.print(budgets)
     details = body["details"]
+    if details.get("read_levels"):
+        console.print(read_levels_table(details["read_levels"]))
+    if details.get("gunicorn_levels"):
+        console.print(gunicorn_table(details["gunicorn_levels"], details.get("gunicorn_workers")))
     figures = Table(title="raw figures (server, PostgreSQL and generator share 2 cores)")
     figures.add_column("figure")
     figures.add_column("value", justify="right")
