@@ -73,7 +73,9 @@ class FirstComeFirstServedQueue(AsyncAdaptedQueue[ConnectionPoolEntry]):
         return not self._spares and super().empty()
 
     def qsize(self) -> int:
-        return len(self._spares) + super().qsize()
+        # what the pool counts as checked in (and so out): the spares are idle connections too
+        idle: int = super().qsize()  # type: ignore[no-untyped-call]  # untyped upstream
+        return len(self._spares) + idle
 
     def put(
         self, item: ConnectionPoolEntry, block: bool = True, timeout: float | None = None
