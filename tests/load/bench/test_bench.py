@@ -221,9 +221,9 @@ def test_the_table_shows_each_level_and_gunicorn_beside() -> None:
     console = Console(record=True, width=250)
     print_table(report(figures, {**details, "gunicorn_workers": 2}), console)
     text = console.export_text()
-    assert "0.6 (0.6-0.6, 3)" in text
-    assert "undecided" in text  # c256: 0.55 and 0.65 either side of 0.6
-    assert "gunicorn, 2 workers" in text
+    assert "0.6-0.6 (3)" in text
+    assert "0.55-0.65 (2) undecided" in text  # either side of the 0.6 floor
+    assert "gunicorn, 2 workers: req/s" in text
     assert "2,222" in text
 
 
