@@ -16,7 +16,7 @@ ENV_PREFIX = "LEAKPROOF_"
 MIN_WORKER_MEMORY_MB = 64
 # the admission limit's default: enough requests per connection to keep the pool busy while
 # others are being answered (docs/bench.md)
-ACTIVE_REQUESTS_PER_CONNECTION = 4
+ACTIVE_REQUESTS_PER_CONNECTION = 2
 
 
 class SettingsError(RuntimeError):
@@ -129,7 +129,7 @@ class Settings(BaseSettings):
         ge=0,
         le=100_000,
         description="Requests a worker runs at once; more wait their turn in arrival order. "
-        "Unset: 4 per database connection (pool size plus overflow); 0: no limit.",
+        "Unset: 2 per database connection (pool size plus overflow); 0: no limit.",
     )
     max_queued_requests: int = Field(
         1000,

@@ -131,9 +131,9 @@ def test_the_limit_is_sized_from_the_pool_and_zero_turns_it_off(
     make_settings: SettingsFactory,
 ) -> None:
     settings = make_settings(db_pool_size=10, db_max_overflow=5)
-    assert settings.active_request_limit == 60
+    assert settings.active_request_limit == 30
     app = create_app(settings)
     assert AdmissionLimit in middleware_classes(app)
-    assert app.state.turns.max_active == 60
+    assert app.state.turns.max_active == 30
     unlimited = create_app(make_settings(max_active_requests=0))
     assert AdmissionLimit not in middleware_classes(unlimited)

@@ -58,7 +58,7 @@ class Plan:
 
 # Quick differs in its levels, exports and starts, never in the rounds or length of a level's
 # runs: its read verdicts are as steady as the full run's (docs/bench.md, "How steady").
-ROUNDS, DURATION_S, WARMUP_S = 7, 4.0, 1.0
+ROUNDS, DURATION_S, WARMUP_S = 5, 4.0, 1.0
 FULL = Plan(
     levels=FULL_LEVELS, rounds=ROUNDS, duration_s=DURATION_S, warmup_s=WARMUP_S,
     export_reps=3, cold_starts=3, gunicorn_workers=2, gunicorn_rounds=3,
