@@ -163,8 +163,10 @@ def measure_reads(
     fixed: bench_servers.Server, raw: bench_servers.Server, plan: Plan
 ) -> list[ReadRun]:
     runs: list[ReadRun] = []
-    for connections in plan.levels:
-        for number in range(plan.rounds):
+    # every level in every round: the levels' figures share the machine's mood as the two
+    # builds' do, so the ratio of two levels is as steady as the ratio of two builds
+    for number in range(plan.rounds):
+        for connections in plan.levels:
             # ABBA: neither build always runs first (on a warmer cache or a cooler machine)
             pair = (raw, fixed) if number % 2 == 0 else (fixed, raw)
             runs.extend(load_run(server, plan, connections, number) for server in pair)
@@ -181,8 +183,8 @@ def measure_gunicorn(env: dict[str, str], plan: Plan) -> list[ReadRun]:
     try:
         return [
             load_run(server, plan, connections, number)
-            for connections in plan.levels
             for number in range(plan.gunicorn_rounds)
+            for connections in plan.levels
         ]
     finally:
         server.stop()

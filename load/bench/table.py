@@ -12,6 +12,8 @@ from load.bench.stats import BUDGETS
 
 # raw figures worth a row, with their unit
 DETAIL_ROWS = (
+    ("item_read_c256_over_c64_min", "c256 over c64 req/s, lowest round", ""),
+    ("item_read_c256_over_c64_max", "c256 over c64 req/s, highest round", ""),
     ("generator_cpu_max", "load generator, busiest run", "cores"),
     ("export_ndjson_peak_rss_mb", "NDJSON export peak RSS above idle", "MB"),
     ("export_csv_peak_rss_mb", "CSV export peak RSS above idle", "MB"),

@@ -156,6 +156,18 @@ def test_the_read_budgets_take_the_worst_level() -> None:
     ]
 
 
+def test_the_throughput_of_two_levels_is_compared_round_by_round() -> None:
+    # the machine slowed down in round 1 for both levels alike; round 2 has no c64 run
+    runs = [
+        *level(64, [(1200, 2000), (600, 1000)]),
+        *level(256, [(1140, 2000), (540, 1000), (300, 1000)]),
+    ]
+    figures = read_figures(runs)
+    assert figures["item_read_c256_over_c64"] == pytest.approx((0.95 + 0.9) / 2)
+    assert figures["item_read_c256_over_c64_min"] == pytest.approx(0.9)
+    assert figures["item_read_c256_over_c64_max"] == pytest.approx(0.95)
+
+
 def test_a_level_whose_rounds_straddle_the_floor_is_undecided() -> None:
     (c64,) = read_figures(level(64, [(550, 1000), (650, 1000), (620, 1000)]))["read_levels"]
     assert c64["ratio_median"] == pytest.approx(0.62)
