@@ -38,7 +38,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.active_request_limit:
         # a request waits for its turn holding only what the server read; its wait is timed
         # and a refusal counted by the metrics around it
-        app.state.turns = Turns(settings.active_request_limit, settings.max_queued_requests)
+        app.state.turns = Turns(
+            settings.active_request_limit,
+            settings.max_queued_requests,
+            patience_s=settings.db_pool_timeout_s,
+        )
         app.add_middleware(AdmissionLimit, turns=app.state.turns)
     # outermost: a request refused at the edge (413, 503) is counted too
     app.add_middleware(RequestMetricsMiddleware)

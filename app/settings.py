@@ -128,8 +128,9 @@ class Settings(BaseSettings):
         None,
         ge=0,
         le=100_000,
-        description="Requests a worker runs at once; more wait their turn in arrival order. "
-        "Unset: 2 per database connection (pool size plus overflow); 0: no limit.",
+        description="Requests a worker runs at once; more wait their turn in arrival order, "
+        "at most db_pool_timeout_s. Unset: 2 per database connection (pool size plus overflow); "
+        "0: no limit.",
     )
     max_queued_requests: int = Field(
         1000,

@@ -67,6 +67,18 @@ async def test_past_the_queue_a_request_is_refused_at_once() -> None:
     assert turns.active == 0
 
 
+async def test_a_waiter_gives_up_after_its_patience_and_is_skipped() -> None:
+    turns = Turns(max_active=1, max_queued=10, patience_s=0.05)
+    assert await turns.acquire()
+    began = asyncio.get_running_loop().time()
+    assert not await turns.acquire()  # nobody released the turn in time
+    assert asyncio.get_running_loop().time() - began < 1
+    assert turns.shed == 1
+    assert turns.waiting == 0
+    turns.release()  # nobody to hand it to: the turn is free again
+    assert turns.active == 0
+
+
 async def test_a_cancelled_waiter_passes_its_turn_on() -> None:
     turns = Turns(max_active=1, max_queued=10)
     assert await turns.acquire()
@@ -135,5 +147,6 @@ def test_the_limit_is_sized_from_the_pool_and_zero_turns_it_off(
     app = create_app(settings)
     assert AdmissionLimit in middleware_classes(app)
     assert app.state.turns.max_active == 30
+    assert app.state.turns.patience_s == settings.db_pool_timeout_s
     unlimited = create_app(make_settings(max_active_requests=0))
     assert AdmissionLimit not in middleware_classes(unlimited)

@@ -1,5 +1,6 @@
 """The admission limit: at most so many requests run in a worker at once, more wait their turn
-in arrival order, and past a bounded queue a request gets 503 with Retry-After at once.
+in arrival order, and past a bounded queue a request gets 503 with Retry-After at once; one that
+waited as long as it would wait for a database connection gets the same answer.
 
 Why a worker needs one: its event loop accepts every connection and starts every request it
 reads. Past saturation each extra request in flight only waits (for a database connection,
@@ -8,8 +9,10 @@ a pool waiter, a timer. That state is memory a worker holds for nothing, and obj
 collector scans again and again. A request that waits here holds only what the server read.
 
 The limit is sized from the database pool (``Settings.active_request_limit``): a few requests
-per connection keep the pool busy while others are being answered. Health probes and /metrics
-never wait: an overloaded worker must still say it is alive and be measured.
+per connection keep the pool busy while others are being answered. A request waits for its turn
+at most the pool's timeout, as it would for a connection, so an overloaded worker answers 503
+rather than hang. Health probes and /metrics never wait: an overloaded worker must still say it
+is alive and be measured.
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ class Turns:
     which the next handover skips.
     """
 
-    def __init__(self, max_active: int, max_queued: int) -> None:
+    def __init__(self, max_active: int, max_queued: int, patience_s: float | None = None) -> None:
         self.max_active = max_active
         self.max_queued = max_queued
+        self.patience_s = patience_s  # the longest wait for a turn (None: no limit)
         self.active = 0
         self.shed = 0  # requests refused since start
         self._waiting: deque[asyncio.Future[None]] = deque()
@@ -47,7 +51,8 @@ class Turns:
         return sum(not turn.done() for turn in self._waiting)
 
     async def acquire(self) -> bool:
-        """Wait for a turn; False when the queue is full (the caller answers 503)."""
+        """Wait for a turn; False when the queue is full or the wait outlasted ``patience_s``
+        (the caller answers 503)."""
         if self.active < self.max_active and not self._waiting:
             self.active += 1
             return True
@@ -57,7 +62,14 @@ class Turns:
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(turn)
         try:
-            await turn
+            async with asyncio.timeout(self.patience_s):
+                await turn
+        except TimeoutError:
+            if turn.done() and not turn.cancelled():
+                return True  # handed over as the time ran out: use it
+            turn.cancel()  # the next handover skips it
+            self.shed += 1
+            return False
         except BaseException:
             if turn.done() and not turn.cancelled():
                 self.release()  # handed a turn as it was cancelled: pass it on
