@@ -36,6 +36,23 @@ class ScriptedServer:
             writer.close()
 
 
+async def test_a_slow_first_answer_in_the_warm_up_counts_as_slow() -> None:
+    """A connection's first request waits for the server to accept it: a slow one must show
+    in the slow counts even though the percentiles leave the warm-up out."""
+    server = ScriptedServer([(1.1, OK), (0, OK)])
+    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        result = await generator.run(
+            "127.0.0.1", port, connections=1, duration_s=0.5, warmup_s=1.0, max_id=10, seed=1
+        )
+    finally:
+        listener.close()
+        await listener.wait_closed()
+    assert result["over_1s"] == 1
+    assert result["max_ms"] < 1000  # the window's own answers were fast
+
+
 async def test_shed_slow_and_late_answers_are_counted_apart() -> None:
     server = ScriptedServer([(0, OK), (0, OK), (0, OK), (0, SHED), (1.2, OK), (0, OK)])
     listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
