@@ -280,7 +280,7 @@ def add_command(commands: Any) -> None:
     )
     parser.add_argument(
         "--quick", action="store_true",
-        help="two read levels (64, 256) instead of three, no gunicorn, one export (about 2 min)",
+        help="two read levels (64, 256) instead of three, no gunicorn, one export",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object, no table")
     parser.add_argument(
