@@ -56,6 +56,8 @@ class Turns:
         if self.active < self.max_active and not self._waiting:
             self.active += 1
             return True
+        while self._waiting and self._waiting[0].done():
+            self._waiting.popleft()  # waiters that gave up, at the head: not in the count
         if len(self._waiting) >= self.max_queued:
             self.shed += 1
             return False
