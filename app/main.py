@@ -14,6 +14,7 @@ from app.logs import install_logging
 from app.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, RequestMetricsMiddleware
 from app.ops import debug
 from app.routes import export, health, items, jobs, metrics, notify
+from app.serving.admission import AdmissionLimit, Turns
 from app.settings import Settings, load_settings
 
 
@@ -34,7 +35,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the last added runs first: the request id is known before a body is refused
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
-    # outermost: a request refused at the edge (413) is counted too
+    if settings.active_request_limit:
+        # a request waits for its turn holding only what the server read; its wait is timed
+        # and a refusal counted by the metrics around it
+        app.state.turns = Turns(
+            settings.active_request_limit,
+            settings.max_queued_requests,
+            patience_s=settings.db_pool_timeout_s,
+        )
+        app.add_middleware(AdmissionLimit, turns=app.state.turns)
+    # outermost: a request refused at the edge (413, 503) is counted too
     app.add_middleware(RequestMetricsMiddleware)
     # export before items: /items/export must not be read as /items/{item_id}
     app.include_router(export.router)

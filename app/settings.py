@@ -14,6 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ENV_PREFIX = "LEAKPROOF_"
 # the smallest memory budget a worker may get: below it a worker would be over budget idle
 MIN_WORKER_MEMORY_MB = 64
+# the admission limit's default: enough requests per connection to keep the pool busy while
+# others are being answered (docs/bench.md)
+ACTIVE_REQUESTS_PER_CONNECTION = 2
 
 
 class SettingsError(RuntimeError):
@@ -120,6 +123,21 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Request bodies larger than this get 413."
+    )
+    max_active_requests: int | None = Field(
+        None,
+        ge=0,
+        le=100_000,
+        description="Requests a worker runs at once; more wait their turn in arrival order, "
+        "at most db_pool_timeout_s. Unset: 2 per database connection (pool size plus overflow); "
+        "0: no limit.",
+    )
+    max_queued_requests: int = Field(
+        1000,
+        ge=0,
+        le=1_000_000,
+        description="Requests that may wait for a turn; past them a request gets 503 with "
+        "Retry-After at once.",
     )
 
     workers: int = Field(2, ge=1, le=64, description="gunicorn worker processes.")
@@ -250,6 +268,13 @@ class Settings(BaseSettings):
                 f"or {ENV_PREFIX}DEBUG_ENABLED=false"
             )
         return self
+
+    @property
+    def active_request_limit(self) -> int:
+        """max_active_requests, or its default from the pool; 0: no limit."""
+        if self.max_active_requests is not None:
+            return self.max_active_requests
+        return ACTIVE_REQUESTS_PER_CONNECTION * (self.db_pool_size + self.db_max_overflow)
 
     @property
     def debug_access(self) -> bool:

@@ -160,7 +160,16 @@ class RequestMetrics:
             ["method", "route"],
             registry=registry,
         )
+        self._shed = Counter(
+            "leakproof_http_requests_shed",
+            "requests answered 503 at once because too many waited for a turn "
+            "(LEAKPROOF_MAX_QUEUED_REQUESTS)",
+            registry=registry,
+        )
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self._requests.labels(method, route, str(status)).inc()
         self._duration.labels(method, route).observe(seconds)
+
+    def count_shed(self) -> None:
+        self._shed.inc()

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.pool import AsyncAdaptedQueuePool, Pool, PoolProxiedConnection
 from sqlalchemy.util import await_, greenlet_spawn
-from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty
+from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty, Full
 
 DISTRIBUTION = "sqlalchemy"
 WRITTEN_FOR = ">=2.1,<2.2"
@@ -19,6 +19,7 @@ WRITTEN_FOR = ">=2.1,<2.2"
 __all__ = [
     "AsyncAdaptedQueue",
     "Empty",
+    "Full",
     "await_",
     "greenlet_spawn",
     "invalidate_all_before",

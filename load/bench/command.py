@@ -3,8 +3,9 @@
 1. 1,000,000 items, seeded inside PostgreSQL (reused when already there);
 2. cold start to /health/ready and the idle worker's RSS/USS;
 3. both exports of every row, with the worker's RSS sampled at 50 Hz, and psql's own \\copy;
-4. GET /items/{id} over random ids on the fixed build and on a raw-asyncpg reference, same
-   load, alternating runs, medians.
+4. GET /items/{id} over random ids, cache off, on the fixed build and on a raw-asyncpg
+   reference at 16, 64 and 256 connections (--quick: 64 and 256), the two back to back in each
+   round, alternating which goes first; then the fixed build under gunicorn (full run only).
 The budgets and their verdicts are in load/bench/stats.py; the exit code is 1 when one is missed.
 """
 
@@ -26,7 +27,17 @@ from app.settings import ENV_PREFIX, Settings, SettingsError, load_settings
 from load.bench import accuracy
 from load.bench import data as bench_data
 from load.bench import servers as bench_servers
-from load.bench.stats import BUDGETS, ReadRun, median, missed, ratio, read_figures, report
+from load.bench.stats import (
+    BUDGETS,
+    FULL_LEVELS,
+    QUICK_LEVELS,
+    ReadRun,
+    median,
+    missed,
+    ratio,
+    read_figures,
+    report,
+)
 from load.bench.table import print_table
 from load.options import scenario_list
 
@@ -35,16 +46,27 @@ ITEM_ID_PROBES = (1, 500_000, 1_000_000)
 
 @dataclass(frozen=True)
 class Plan:
-    rounds: int  # alternating raw/fixed read runs of each target
+    levels: tuple[int, ...]  # concurrent connections of the item read
+    rounds: int  # per level: a raw and a fixed run back to back, alternating which goes first
     duration_s: float
     warmup_s: float
     export_reps: int  # each export format (and psql) this many times
     cold_starts: int
-    connections: int
+    gunicorn_workers: int  # 0: no gunicorn runs
+    gunicorn_rounds: int
 
 
-FULL = Plan(rounds=3, duration_s=10.0, warmup_s=2.0, export_reps=3, cold_starts=3, connections=64)
-QUICK = Plan(rounds=2, duration_s=4.0, warmup_s=1.0, export_reps=1, cold_starts=1, connections=64)
+# Quick differs in its levels, exports and starts, never in the rounds or length of a level's
+# runs: its read verdicts are as steady as the full run's (docs/bench.md, "How steady").
+ROUNDS, DURATION_S, WARMUP_S = 5, 4.0, 1.0
+FULL = Plan(
+    levels=FULL_LEVELS, rounds=ROUNDS, duration_s=DURATION_S, warmup_s=WARMUP_S,
+    export_reps=3, cold_starts=3, gunicorn_workers=2, gunicorn_rounds=3,
+)  # fmt: skip
+QUICK = Plan(
+    levels=QUICK_LEVELS, rounds=ROUNDS, duration_s=DURATION_S, warmup_s=WARMUP_S,
+    export_reps=1, cold_starts=1, gunicorn_workers=0, gunicorn_rounds=0,
+)  # fmt: skip
 
 
 def say(message: str) -> None:
@@ -62,6 +84,10 @@ def server_env(url: str, settings: Settings) -> dict[str, str]:
         f"{ENV_PREFIX}DATABASE_URL": url,
         f"{ENV_PREFIX}LOG_LEVEL": "warning",
         f"{ENV_PREFIX}DB_POOL_SIZE": str(settings.db_pool_size),
+        # cache off: every read reaches PostgreSQL, as every read of the raw reference does
+        f"{ENV_PREFIX}CACHE_MAX_ENTRIES": "0",
+        # gunicorn's workers are not recycled in the middle of a timed run
+        f"{ENV_PREFIX}MAX_REQUESTS": "0",
     }
 
 
@@ -106,11 +132,12 @@ def measure_exports(
     }
 
 
-def load_run(server: bench_servers.Server, plan: Plan, seed: int) -> ReadRun:
+def load_run(server: bench_servers.Server, plan: Plan, connections: int, number: int) -> ReadRun:
     command = [
         sys.executable, "-m", "load.bench.generator", "--port", str(server.port),
-        "--connections", str(plan.connections), "--duration", str(plan.duration_s),
-        "--warmup", str(plan.warmup_s), "--max-id", str(bench_data.SEED_ROWS), "--seed", str(seed),
+        "--connections", str(connections), "--duration", str(plan.duration_s),
+        "--warmup", str(plan.warmup_s), "--max-id", str(bench_data.SEED_ROWS),
+        "--seed", str(connections * 1000 + number + 1),
     ]  # fmt: skip
     cpu_before = server.cpu_s()
     done = subprocess.run(command, check=True, capture_output=True, text=True)
@@ -119,14 +146,15 @@ def load_run(server: bench_servers.Server, plan: Plan, seed: int) -> ReadRun:
     if not figures["requests"]:
         raise RuntimeError(f"no request to the {server.name} server completed: {figures}")
     run = ReadRun(
-        server.name, figures["rps"], figures["p50_ms"], figures["p99_ms"],
+        server.name, connections, number, figures["rps"], figures["p50_ms"], figures["p99_ms"],
         figures["requests"], figures["errors"], figures["generator_cpu"],
-        cpu_s / figures["requests_total"] * 1e6,
+        cpu_s / figures["requests_total"] * 1e6, figures["shed"], figures["over_1s"],
+        figures["over_2s"],
     )  # fmt: skip
     say(
-        f"read {run.target}: {run.rps:,.0f} req/s, p50 {run.p50_ms:.1f} ms, "
-        f"p99 {run.p99_ms:.1f} ms, {run.server_cpu_us:.0f} µs CPU/request, {run.errors} errors, "
-        f"generator {run.generator_cpu:.0%} of a core"
+        f"c{connections} {run.target}: {run.rps:,.0f} req/s, p50 {run.p50_ms:.1f} ms, "
+        f"p99 {run.p99_ms:.1f} ms, {run.over_1s} over 1 s, {run.shed} shed, {run.errors} errors, "
+        f"{run.server_cpu_us:.0f} µs CPU/request, generator {run.generator_cpu:.0%} of a core"
     )
     return run
 
@@ -135,11 +163,31 @@ def measure_reads(
     fixed: bench_servers.Server, raw: bench_servers.Server, plan: Plan
 ) -> list[ReadRun]:
     runs: list[ReadRun] = []
+    # every level in every round: the levels' figures share the machine's mood as the two
+    # builds' do, so the ratio of two levels is as steady as the ratio of two builds
     for number in range(plan.rounds):
-        # ABBA: neither build always runs first (on a warmer cache or a cooler machine)
-        pair = (raw, fixed) if number % 2 == 0 else (fixed, raw)
-        runs.extend(load_run(server, plan, seed=number + 1) for server in pair)
+        for connections in plan.levels:
+            # ABBA: neither build always runs first (on a warmer cache or a cooler machine)
+            pair = (raw, fixed) if number % 2 == 0 else (fixed, raw)
+            runs.extend(load_run(server, plan, connections, number) for server in pair)
     return runs
+
+
+def measure_gunicorn(env: dict[str, str], plan: Plan) -> list[ReadRun]:
+    """The fixed build under gunicorn with ``plan.gunicorn_workers`` workers, at every level."""
+    if not plan.gunicorn_workers:
+        return []
+    server = bench_servers.start_server(
+        "gunicorn", "app.main:app", env, workers=plan.gunicorn_workers
+    )
+    try:
+        return [
+            load_run(server, plan, connections, number)
+            for number in range(plan.gunicorn_rounds)
+            for connections in plan.levels
+        ]
+    finally:
+        server.stop()
 
 
 Figures = dict[str, Any]
@@ -170,21 +218,21 @@ def run_bench(plan: Plan, settings: Settings, *, reseed: bool) -> tuple[Figures,
         figures.update(measure_exports(fixed, url, idle_rss, plan.export_reps))
         raw = bench_servers.start_server("raw", "load.bench.raw:app", env)
         runs = measure_reads(fixed, raw, plan)
-        figures.update(read_figures(runs))
-        stats = json.loads(fixed.get("/debug/stats"))
-        details["fixed_rss_after_reads_mb"] = stats["rss_mb"]
-        cache = stats["cache"]
-        details["cache_hit_ratio"] = ratio(cache["hits"], cache["hits"] + cache["misses"])
-        details["read_runs"] = [run.__dict__ for run in runs]
+        details["fixed_rss_after_reads_mb"] = json.loads(fixed.get("/debug/stats"))["rss_mb"]
     finally:
         fixed.stop()
         if raw is not None:
             raw.stop()
+    # alone on the machine: the single-worker servers are gone
+    runs.extend(measure_gunicorn(env, plan))
+    figures.update(read_figures(runs))
+    details["read_runs"] = [run.__dict__ for run in runs]
     budget_keys = {budget.key for budget in BUDGETS}
     details.update({key: value for key, value in figures.items() if key not in budget_keys})
     details.update(
-        connections=plan.connections, duration_s=plan.duration_s, rounds=plan.rounds,
+        levels=list(plan.levels), duration_s=plan.duration_s, rounds=plan.rounds,
         cold_starts=starts, export_reps=plan.export_reps,
+        gunicorn_workers=plan.gunicorn_workers,
     )  # fmt: skip
     return figures, details
 
@@ -230,7 +278,10 @@ def add_command(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "bench", help="measure the fixed build against its budgets (speed, memory, start-up)"
     )
-    parser.add_argument("--quick", action="store_true", help="fewer, shorter runs (under 2 min)")
+    parser.add_argument(
+        "--quick", action="store_true",
+        help="two read levels (64, 256) instead of three, no gunicorn, one export",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object, no table")
     parser.add_argument(
         "--reseed", action="store_true",

@@ -1,7 +1,8 @@
 """Server processes for ``leakproof bench``: start, wait for ready, sample memory, download, stop.
 
 Every server is one uvicorn process on loopback (uvloop and httptools, access log off for both
-builds alike), so its RSS is the worker's RSS.
+builds alike), so its RSS is the worker's RSS; the one exception is the fixed build under
+gunicorn, whose CPU is its workers' and its arbiter's together.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
 from load.run.readiness import HOST, free_port, wait_ready
 
 MB = 1024 * 1024
+GUNICORN_CONF = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
 READY_TIMEOUT_S = 30.0
 SAMPLE_INTERVAL_S = 0.02  # 50 Hz: an export's allocation peak lasts far longer than 20 ms
 
@@ -43,8 +46,16 @@ class Server:
         return info.rss / MB, info.uss / MB
 
     def cpu_s(self) -> float:
-        times = psutil.Process(self.process.pid).cpu_times()
-        return times.user + times.system
+        """CPU seconds of the process and of every worker it started (gunicorn's)."""
+        process = psutil.Process(self.process.pid)
+        total = 0.0
+        for member in (process, *process.children(recursive=True)):
+            try:
+                times = member.cpu_times()
+            except psutil.NoSuchProcess:
+                continue  # a worker that left between the listing and the reading
+            total += times.user + times.system
+        return total
 
     def get(self, path: str, timeout_s: float = 10.0) -> bytes:
         with urllib.request.urlopen(self.base + path, timeout=timeout_s) as answer:  # noqa: S310
@@ -61,13 +72,20 @@ class Server:
                 self.process.wait()
 
 
-def start_server(name: str, target: str, env: dict[str, str]) -> Server:
-    """Spawn ``uvicorn target`` and return once /health/ready answers 200."""
+def start_server(name: str, target: str, env: dict[str, str], *, workers: int = 0) -> Server:
+    """Spawn ``uvicorn target`` (or, given ``workers``, gunicorn with that many workers and the
+    project's gunicorn.conf.py) and return once /health/ready answers 200."""
     port = free_port()
-    command = [
-        sys.executable, "-m", "uvicorn", target, "--host", HOST, "--port", str(port),
-        "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
+    if workers:
+        command = [
+            sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), target,
+            "--workers", str(workers), "--bind", f"{HOST}:{port}",
+        ]  # fmt: skip
+    else:
+        command = [
+            sys.executable, "-m", "uvicorn", target, "--host", HOST, "--port", str(port),
+            "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
     began = time.perf_counter()
     process = subprocess.Popen(command, env={**os.environ, **env})
     server = Server(name, port, process, 0.0)

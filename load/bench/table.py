@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rich.console import Console
@@ -12,16 +12,9 @@ from load.bench.stats import BUDGETS
 
 # raw figures worth a row, with their unit
 DETAIL_ROWS = (
-    ("fixed_rps", "fixed build GET /items/{id}", "req/s"),
-    ("raw_rps", "raw asyncpg GET /items/{id}", "req/s"),
-    ("fixed_p50_ms", "fixed build p50", "ms"),
-    ("fixed_p99_ms", "fixed build p99", "ms"),
-    ("raw_p50_ms", "raw asyncpg p50", "ms"),
-    ("raw_p99_ms", "raw asyncpg p99", "ms"),
-    ("fixed_cpu_us_per_request", "fixed build server CPU per request", "µs"),
-    ("raw_cpu_us_per_request", "raw asyncpg server CPU per request", "µs"),
+    ("item_read_c256_over_c64_min", "c256 over c64 req/s, lowest round", ""),
+    ("item_read_c256_over_c64_max", "c256 over c64 req/s, highest round", ""),
     ("generator_cpu_max", "load generator, busiest run", "cores"),
-    ("cache_hit_ratio", "item cache hit ratio during reads", ""),
     ("export_ndjson_peak_rss_mb", "NDJSON export peak RSS above idle", "MB"),
     ("export_csv_peak_rss_mb", "CSV export peak RSS above idle", "MB"),
     ("export_ndjson_s", "NDJSON export of all rows", "s"),
@@ -44,6 +37,84 @@ def _number(value: Any) -> str:
     return str(value)
 
 
+def _ms(value: Any) -> str:
+    return "n/a" if value is None else f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def _count(value: Any) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
+def _pair(first: str, second: str) -> str:
+    return f"{first} / {second}"
+
+
+# the rows of the read table: a label, and how to show a level's figures (None: not measured)
+READ_ROWS: tuple[tuple[str, Callable[[Mapping[str, Any]], str]], ...] = (
+    ("fixed build req/s", lambda lv: _count(lv["fixed_rps"])),
+    ("raw reference req/s", lambda lv: _count(lv["raw_rps"])),
+    ("ratio, median of the rounds", lambda lv: _number(lv["ratio_median"])),
+    (
+        "ratio, lowest-highest round (rounds)",
+        lambda lv: (
+            f"{_number(lv['ratio_min'])}-{_number(lv['ratio_max'])} ({lv['rounds']})"
+            + ("" if lv["ratio_decided"] else " undecided")
+        ),
+    ),
+    ("fixed p50 / p99 ms", lambda lv: _pair(_ms(lv["fixed_p50_ms"]), _ms(lv["fixed_p99_ms"]))),
+    ("fixed p99 / p50", lambda lv: _number(lv["p99_over_p50"])),
+    (
+        "fixed > 1 s / > 2 s",
+        lambda lv: _pair(_count(lv["fixed_over_1s"]), _count(lv["fixed_over_2s"])),
+    ),
+    ("fixed shed (503)", lambda lv: _count(lv["fixed_shed"])),
+    ("raw p50 / p99 ms", lambda lv: _pair(_ms(lv["raw_p50_ms"]), _ms(lv["raw_p99_ms"]))),
+    (
+        "CPU per request, fixed / raw µs",
+        lambda lv: _pair(
+            _count(lv["fixed_cpu_us_per_request"]), _count(lv["raw_cpu_us_per_request"])
+        ),
+    ),
+)
+GUNICORN_ROWS: tuple[tuple[str, Callable[[Mapping[str, Any]], str]], ...] = (
+    ("gunicorn req/s", lambda lv: _count(lv["gunicorn_rps"])),
+    (
+        "gunicorn p50 / p99 ms",
+        lambda lv: _pair(_ms(lv["gunicorn_p50_ms"]), _ms(lv["gunicorn_p99_ms"])),
+    ),
+    (
+        "gunicorn > 1 s / > 2 s",
+        lambda lv: _pair(_count(lv["gunicorn_over_1s"]), _count(lv["gunicorn_over_2s"])),
+    ),
+    ("gunicorn shed (503)", lambda lv: _count(lv["gunicorn_shed"])),
+)
+
+
+def read_levels_table(details: Mapping[str, Any]) -> Table:
+    """GET /items/{id}, one column per concurrency level: both builds, the per-round ratios, the
+    tail; the fixed build under gunicorn below, when it was measured."""
+    levels = {level["connections"]: level for level in details.get("read_levels", [])}
+    gunicorn = {level["connections"]: level for level in details.get("gunicorn_levels", [])}
+    columns = sorted(levels.keys() | gunicorn.keys())
+    table = Table(title="GET /items/{id}, cache off, by concurrent connections")
+    table.add_column("figure")
+    for connections in columns:
+        table.add_column(f"c{connections}", justify="right")
+    for label, show in READ_ROWS:
+        table.add_row(label, *(show(levels[c]) if c in levels else "" for c in columns))
+    if gunicorn:
+        workers = details.get("gunicorn_workers")
+        table.add_section()
+        for label, show in GUNICORN_ROWS:
+            label = label.replace("gunicorn", f"gunicorn, {workers} workers:", 1)
+            table.add_row(label, *(show(gunicorn[c]) if c in gunicorn else "" for c in columns))
+    table.caption = (
+        "ratio: fixed over raw req/s of each round (the two ran back to back); undecided: the "
+        "rounds fall on both sides of the budget's floor, so another run may judge otherwise"
+    )
+    return table
+
+
 def print_table(body: Mapping[str, Any], console: Console | None = None) -> None:
     console = console or Console()
     budgets = Table(title="leakproof bench: budgets")
@@ -59,6 +130,8 @@ def print_table(body: Mapping[str, Any], console: Console | None = None) -> None
         )
     console.print(budgets)
     details = body["details"]
+    if details.get("read_levels") or details.get("gunicorn_levels"):
+        console.print(read_levels_table(details))
     figures = Table(title="raw figures (server, PostgreSQL and generator share 2 cores)")
     figures.add_column("figure")
     figures.add_column("value", justify="right")
