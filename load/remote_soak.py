@@ -71,7 +71,10 @@ def add_remote_options(parser: argparse.ArgumentParser) -> None:
 
 def serving_options_given(args: argparse.Namespace) -> list[str]:
     given = [(flag, getattr(args, name, None)) for name, flag in SERVING_OPTIONS]
-    return [flag for flag, value in given if value is not None and value is not False]
+    # --env's default is an empty list; 0 is a value given (--max-requests 0)
+    return [
+        flag for flag, value in given if value is not None and value is not False and value != []
+    ]
 
 
 def run_remote_soak(args: argparse.Namespace) -> int:

@@ -88,7 +88,7 @@ def test_metrics_behind_credentials_are_refused(
     "options",
     [
         ("--server", "gunicorn"), ("--workers", "4"), ("--memray",), ("--no-attribution",),
-        ("--build", "leaky"), ("--max-requests", "0"),
+        ("--build", "leaky"), ("--max-requests", "0"), ("--app", "mod:app"), ("--env", "A=1"),
     ],
     ids=lambda options: options[0],
 )  # fmt: skip
