@@ -23,9 +23,6 @@ def trim_pyproject(text: str, answers: Answers) -> str:
     if not answers.leaky_twin:
         text = sub_once(text, r'^\w+ = "app\.leaky[.:].*"\n', "", where=where)
         text = drop_array_item(text, "app.leaky")
-    if not (answers.leaky_twin and answers.load_lab):
-        # compare drives the fixed build and the twin side by side: it needs both
-        text = sub_once(text, r'^compare = "load\..*"\n', "", where=where)
     if not answers.load_lab:
         text = re.sub(r'^\w+ = "load[.:].*"\n', "", text, flags=re.MULTILINE)
         text = sub_once(text, r"^lab = \[\n(?:    .*\n)*\]\n", "", where=where)
