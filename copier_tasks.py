@@ -23,6 +23,7 @@ from pathlib import Path
 from template.edits import Answers, TemplateError
 from template.trim import (
     drop_dropped_paths,
+    point_soak_doc_at_readme,
     set_database,
     trim_cli,
     trim_dockerfile,
@@ -164,6 +165,8 @@ def main(argv: list[str]) -> int:
         edit(project / "Makefile", trim_makefile, answers)
         edit(project / "app" / "dev" / "cli.py", trim_cli, answers)
         edit(project / "app" / "dev" / "database.py", set_database, answers)
+        if (project / "docs" / "soak.md").exists():
+            edit(project / "docs" / "soak.md", point_soak_doc_at_readme, answers)
         if (project / "Dockerfile").exists():
             edit(project / "Dockerfile", trim_dockerfile, answers)
         for path in sorted(project.glob("tests/**/*.py")):

@@ -69,8 +69,11 @@ def refusal(targets: Sequence[Target], config: LabConfig) -> str | None:
     """What makes these builds impossible to run with this config, before anything starts."""
     for target in targets:
         if target.leaks is not None and not twin_present():
-            return ("the leaky twin (app/leaky/main.py) is not in this checkout; "
-                    "run `leakproof soak` to judge the fixed build alone")  # fmt: skip
+            return (
+                "the leaky twin (app/leaky/main.py) is not in this checkout; run `leakproof soak` "
+                "to judge the fixed build alone, or `leakproof compare --a git:HEAD~1 --b "
+                "git:HEAD` to compare two revisions of it"
+            )
         if target.lab_load and config.users < MIN_USERS:
             return f"--users must be at least {MIN_USERS} ({FIXED_USERS} fixed users plus shoppers)"
         if config.max_memory is not None and not target.template:

@@ -23,9 +23,6 @@ def trim_pyproject(text: str, answers: Answers) -> str:
     if not answers.leaky_twin:
         text = sub_once(text, r'^\w+ = "app\.leaky[.:].*"\n', "", where=where)
         text = drop_array_item(text, "app.leaky")
-    if not (answers.leaky_twin and answers.load_lab):
-        # compare drives the fixed build and the twin side by side: it needs both
-        text = sub_once(text, r'^compare = "load\..*"\n', "", where=where)
     if not answers.load_lab:
         text = re.sub(r'^\w+ = "load[.:].*"\n', "", text, flags=re.MULTILINE)
         text = sub_once(text, r"^lab = \[\n(?:    .*\n)*\]\n", "", where=where)
@@ -125,3 +122,20 @@ def trim_dockerfile(text: str, answers: Answers) -> str:
     text = re.sub(r"^# -+ lab:.*\n(?:(?!# -+ ).*\n)*", "", text, flags=re.MULTILINE)
     text = re.sub(r"^#.*--target lab.*\n", "", text, flags=re.MULTILINE)
     return text.replace("the dev and lab groups (pyproject makes both default)", "the dev group")
+
+
+# docs/soak.md's links into docs/lab.md, and the generated README's sections that say the same
+LAB_GUIDE_LINKS = {
+    "(lab.md#soak-your-own-service)": "(../README.md#your-routes-under-the-lab)",
+    "(lab.md#did-my-fix-fix-it)": "(../README.md#did-my-fix-fix-it)",
+}
+
+
+def point_soak_doc_at_readme(text: str, answers: Answers) -> str:
+    """Without the twin, docs/lab.md stays behind (it is the guide to comparing against the
+    twin); docs/soak.md's links to it then go to the README's own sections on the same."""
+    if answers.leaky_twin or not answers.load_lab:
+        return text
+    for link, readme in LAB_GUIDE_LINKS.items():
+        text = sub_once(text, re.escape(link), readme, where=f"docs/soak.md link {link}")
+    return text
