@@ -7,7 +7,7 @@ from pathlib import Path
 from load.run.config import LabConfig
 from load.run.locust_process import LOCUSTFILE, locust_command
 from load.run.servers import ASGI_WORKER, server_command, server_env
-from load.run.target import LAB_HOOKS_FILE, ROOT, Target, slug_of, template_build
+from load.run.target import BUILD_APPS, LAB_HOOKS_FILE, ROOT, Target, slug_of, template_build
 
 
 def own_app(folder: Path, **fields: object) -> Target:
@@ -26,7 +26,7 @@ def test_this_project_s_builds_are_served_as_they_were() -> None:
         True,
         None,
     )
-    assert (leaky.app, leaky.leaks) == ("app.leaky.main:app", "orphan-tasks")
+    assert (leaky.app, leaky.leaks) == (BUILD_APPS["leaky"], "orphan-tasks")
     assert fixed.locustfiles == (LOCUSTFILE,)  # the lab's locustfile imports its hooks itself
     assert fixed.ready_path == "/health/ready"
     assert fixed.connections("postgresql://lab") == ("postgresql://lab", "leakproof-fixed:%")
