@@ -16,7 +16,7 @@ from typing import Any
 
 from load.judge.fix import judge_fix
 from load.judge.verdict import Summary, Verdict, judge_compare, judge_soak
-from load.lab import EXIT_CANNOT_RUN, Judge, run_lab
+from load.lab import EXIT_CANNOT_RUN, run_lab
 from load.options import add_load_options, config_from, scenario_list
 from load.remote_soak import add_remote_options, run_remote_soak
 from load.run.revisions import RevisionError
@@ -74,12 +74,7 @@ def run_compare(args: argparse.Namespace) -> int:
         openers = compare_openers(args, config)
     except (ValueError, RevisionError) as error:
         return _cannot_run(error)
-    a, b = args.a, args.b
-    judge: Judge = (
-        (lambda builds: judge_fix(a, builds[a], b, builds[b]))
-        if a is not None
-        else (lambda builds: judge_compare(builds["fixed"], builds["leaky"]))
-    )
+    judge = judge_before_after if args.a is not None else judge_fixed_leaky
     return run_lab("compare", openers, config, judge)
 
 
@@ -92,6 +87,17 @@ def run_soak(args: argparse.Namespace) -> int:
     except ValueError as error:
         return _cannot_run(error)
     return run_lab("soak", openers, config, judge_alone)
+
+
+def judge_fixed_leaky(builds: dict[str, Summary]) -> Verdict:
+    """compare without specs: the fixed build flat, the twin leaking."""
+    return judge_compare(builds["fixed"], builds["leaky"])
+
+
+def judge_before_after(builds: dict[str, Summary]) -> Verdict:
+    """compare --a --b: is b flat? (the builds in the order they ran: a, then b)."""
+    (a, a_build), (b, b_build) = builds.items()
+    return judge_fix(a, a_build, b, b_build)
 
 
 def judge_alone(builds: dict[str, Summary]) -> Verdict:

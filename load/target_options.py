@@ -167,21 +167,24 @@ def compare_openers(args: argparse.Namespace, config: LabConfig) -> list[Opener]
         return [as_is(template_build(name, config)) for name in ("fixed", "leaky")]
     if args.a is None or args.b is None:
         raise ValueError("give both --a SPEC and --b SPEC (MODULE:ATTR or git:REF)")
-    if args.a == args.b:
-        raise ValueError(f"--a and --b are both {args.a}: compare two different builds")
     if args.scenarios is not None:
         raise ValueError("--scenarios chooses the twin's leaks: not with --a and --b")
+    dirs = {side: getattr(args, f"{side}_dir") or args.app_dir for side in ("a", "b")}
+    specs = {"a": args.a, "b": args.b}
+    names = dict(specs)
+    if args.a == args.b:  # one app in two folders: each named by its folder too
+        if dirs["a"].resolve() == dirs["b"].resolve():
+            raise ValueError(f"--a and --b are both {args.a}: compare two different builds")
+        names = {side: f"{specs[side]} ({dirs[side]})" for side in specs}
     served = Served.of(args)
-    return [
-        opener(spec, side, getattr(args, f"{side}_dir") or args.app_dir, served)
-        for side, spec in (("a", args.a), ("b", args.b))
-    ]
+    return [opener(specs[side], names[side], side, dirs[side], served) for side in ("a", "b")]
 
 
-def opener(spec: str, slug: str, app_dir: Path, served: Served) -> Opener:
-    """A build of compare: an app as it is, or a revision checked out when the run starts."""
+def opener(spec: str, name: str, slug: str, app_dir: Path, served: Served) -> Opener:
+    """A build of compare: an app as it is, or a revision checked out when the run starts.
+    ``name``: the spec, and its folder when both specs are the same."""
     if not spec.startswith(GIT_PREFIX):
-        return as_is(served.app_target(spec, slug, spec, app_dir))
+        return as_is(served.app_target(name, slug, spec, app_dir))
     ref = spec.removeprefix(GIT_PREFIX)
     repo = revisions.repository(Path.cwd())
     commit = revisions.commit_of(repo, ref)
@@ -211,10 +214,10 @@ def opener(spec: str, slug: str, app_dir: Path, served: Served) -> Opener:
         folder = stack.enter_context(revisions.checked_out(repo, commit)) / inside
         if template:
             return Target(
-                name=spec, slug=slug, app=TEMPLATE_APP, app_dir=folder, template=True,
+                name=name, slug=slug, app=TEMPLATE_APP, app_dir=folder, template=True,
                 locustfile=served.locustfile or LOCUSTFILE,
                 env=served.env, revision=commit,
             )  # fmt: skip
-        return served.app_target(spec, slug, served.app or TEMPLATE_APP, folder, commit)
+        return served.app_target(name, slug, served.app or TEMPLATE_APP, folder, commit)
 
     return open_revision

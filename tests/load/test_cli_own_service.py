@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import psutil
 import pytest
 
 from load.cli import add_compare_command, add_soak_command, run_compare, run_soak
+from load.options import config_from
+from load.target_options import compare_openers
 from tests.load.own_app import git, leaky_then_fixed, write_app
 
 
@@ -182,3 +185,18 @@ def test_a_revision_whose_lock_file_differs_is_served_with_a_warning(
     ]
     assert code == 2  # and then the app's own problem
     assert "has no attribute 'nothing'" in error
+
+
+def test_one_app_in_two_folders_is_named_by_its_folders(tmp_path: Path) -> None:
+    before, after = tmp_path / "v1", tmp_path / "v2"
+    write_app(before, leaky=True)
+    write_app(after, leaky=False)
+    args = parse(
+        "compare", "--a", "notes:app", "--b", "notes:app", "--a-dir", str(before),
+        "--b-dir", str(after), "--locustfile", str(after / "locustfile.py"),
+    )  # fmt: skip
+    with ExitStack() as stack:
+        a, b = (open_build(stack) for open_build in compare_openers(args, config_from(args)))
+    assert (a.name, a.app_dir, a.slug) == (f"notes:app ({before})", before, "a")
+    assert (b.name, b.app_dir, b.slug) == (f"notes:app ({after})", after, "b")
+    assert a.locustfile == b.locustfile == after / "locustfile.py"  # the same load for both
