@@ -24,6 +24,13 @@ class Live:
     failures: int = 0
     sample: Sample | None = None
 
+    def update(self, progress: Progress, samples: list[Sample]) -> None:
+        """The load so far (from locust's progress lines) and the latest sample."""
+        if progress:
+            self.elapsed_s = progress[-1][0] - progress[0][0]
+            self.requests, self.failures = progress[-1][1], progress[-1][2]
+        self.sample = samples[-1] if samples else None
+
 
 @dataclass
 class BuildRun:

@@ -35,13 +35,12 @@ from load.run.metrics_text import (
 )
 from load.run.outside import ConnectionCounter
 from load.run.remote_target import DEBUG_STATS, Target
-from load.run.sampling import Sample
+from load.run.sampling import Sample, debug_growth
 
 MB = 1024 * 1024
 SCRAPE_INTERVAL_S = 1.0
 SCRAPE_TIMEOUT_S = 10.0
 DEBUG_TIMEOUT_S = 2.0
-GROWTH_TIMEOUT_S = 10.0  # objgraph walks every object
 STALE_S = 10.0  # a process not heard from for this long is no longer counted
 SETTLE_PAUSE_S = 0.5
 ASKS_PER_WORKER = 3
@@ -285,18 +284,7 @@ class RemoteSampler:
         return growth, answered
 
     async def growth(self, client: httpx.AsyncClient) -> dict[str, Any]:
-        try:
-            answer = await client.get(
-                "/debug/growth", headers=self.target.debug_headers, timeout=GROWTH_TIMEOUT_S
-            )
-        except httpx.HTTPError as error:
-            self._note(f"/debug/growth failed: {type(error).__name__}")
-            return {}
-        if answer.status_code != 200:
-            self._note(f"/debug/growth answered {answer.status_code}")
-            return {}
-        body: dict[str, Any] = answer.json()
-        return body
+        return await debug_growth(client, self._note, self.target.debug_headers)
 
 
 def _int(value: float | None) -> int | None:

@@ -151,10 +151,7 @@ def run_build(
         progress = read_progress(progress_path)
         if progress and not load_started:
             load_started.append(progress[0][0])
-        if progress:
-            live.elapsed_s = progress[-1][0] - progress[0][0]
-            live.requests, live.failures = progress[-1][1], progress[-1][2]
-        live.sample = sampler.samples[-1] if sampler.samples else None
+        live.update(progress, sampler.samples)
         show(live)
         if not load_started or stop_path.exists():
             continue

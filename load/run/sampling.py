@@ -263,17 +263,25 @@ class Sampler:
         return [answer for answer in answers.values() if answer.get("ok")]
 
     async def growth(self, client: httpx.AsyncClient) -> dict[str, Any]:
-        try:
-            answer = await client.get("/debug/growth", timeout=GROWTH_TIMEOUT_S)
-        except httpx.HTTPError as error:
-            self._note(f"/debug/growth failed: {type(error).__name__}")
-            return {}
-        if answer.status_code != 200:
-            self._note(f"/debug/growth answered {answer.status_code}")
-            return {}
-        body: dict[str, Any] = answer.json()
-        return body
+        return await debug_growth(client, self._note)
 
 
 async def _nothing() -> None:
     """Stands in for a scrape not due at this poll."""
+
+
+async def debug_growth(
+    client: httpx.AsyncClient, note: Callable[[str], None], headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """``GET /debug/growth`` of this project's app: a full collection in the worker that answers,
+    and the types that grew since the baseline; {} (and a note) when it does not answer."""
+    try:
+        answer = await client.get("/debug/growth", headers=headers, timeout=GROWTH_TIMEOUT_S)
+    except httpx.HTTPError as error:
+        note(f"/debug/growth failed: {type(error).__name__}")
+        return {}
+    if answer.status_code != 200:
+        note(f"/debug/growth answered {answer.status_code}")
+        return {}
+    body: dict[str, Any] = answer.json()
+    return body
