@@ -4,13 +4,10 @@ service of their own."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+from tests.support.lab_cli import run_cli
 from tests.support.servers import Server
 
 SEEDED = 2000  # items with ids 1..SEEDED, what the locustfile reads (the seeded fixture)
@@ -18,24 +15,11 @@ RUN_TIMEOUT_S = 110
 
 
 def soak_url(server: Server, out: Path, *options: str) -> tuple[int, str, dict[str, Any]]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LEAKPROOF_")}
-    env["COLUMNS"] = "200"  # one line per reason, for the assertions on the output
-    command = [
-        sys.executable, "-m", "app.dev.cli", "soak", "--url", server.url,
-        "--seed-items", str(SEEDED), "--out", str(out), *options,
-    ]  # fmt: skip
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True,
+    code, text = run_cli(
+        ["soak", "--url", server.url, "--seed-items", str(SEEDED), "--out", str(out), *options],
+        RUN_TIMEOUT_S, env={"COLUMNS": "200"},  # one line per reason, for the assertions
     )  # fmt: skip
-    try:
-        output, _ = process.communicate(timeout=RUN_TIMEOUT_S)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    text = output.decode(errors="replace")
     summary_file = out / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
     assert summary, text
-    return process.returncode, text, summary
+    return code, text, summary

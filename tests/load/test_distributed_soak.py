@@ -8,12 +8,6 @@ A real run (its own embedded PostgreSQL, the server behind the probe), bounded t
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +16,7 @@ import psutil
 import pytest
 
 from load.run.locust_process import read_progress, read_stats
-from tests.support.servers import stop_postgres
+from tests.support.lab_cli import lab_data_dir, run_cli
 
 RUN_TIMEOUT_S = 110
 MARK = "LEAKPROOF_TEST_RUN_MARK"  # every process the run starts inherits it
@@ -30,12 +24,8 @@ MARK = "LEAKPROOF_TEST_RUN_MARK"  # every process the run starts inherits it
 
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
-    # a short folder: the embedded server's unix socket path must stay under ~107 bytes
-    folder = Path(tempfile.mkdtemp(prefix="lp-dist-"))
-    os.chmod(folder, 0o755)  # as root, the embedded server runs as its own OS user
-    yield folder
-    stop_postgres(folder / "lab")
-    shutil.rmtree(folder, ignore_errors=True)
+    with lab_data_dir("lp-dist-") as folder:
+        yield folder
 
 
 def left_running(mark: str) -> list[str]:
@@ -55,25 +45,15 @@ def test_a_soak_driven_by_a_master_and_two_workers_reports_and_leaves_nothing_be
     data_dir: Path, tmp_path: Path
 ) -> None:
     mark = uuid.uuid4().hex
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LEAKPROOF_")}
-    env.update({"LEAKPROOF_DATA_DIR": str(data_dir), MARK: mark, "COLUMNS": "200"})
-    command = [
-        sys.executable, "-m", "app.dev.cli", "soak", "--locust-workers", "2", "--users", "8",
-        "--duration", "12", "--max-duration", "12", "--seed-items", "2000",
-        "--no-attribution", "--out", str(tmp_path),
-    ]  # fmt: skip
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True,
+    code, text = run_cli(
+        [
+            "soak", "--locust-workers", "2", "--users", "8", "--duration", "12",
+            "--max-duration", "12", "--seed-items", "2000", "--no-attribution",
+            "--out", str(tmp_path),
+        ],
+        RUN_TIMEOUT_S, env={"LEAKPROOF_DATA_DIR": str(data_dir), "COLUMNS": "200", MARK: mark},
     )  # fmt: skip
-    try:
-        output, _ = process.communicate(timeout=RUN_TIMEOUT_S)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    text = output.decode(errors="replace")
-    assert process.returncode in (0, 1, 3), text  # a verdict, not "could not run" (2)
+    assert code in (0, 1, 3), text  # a verdict, not "could not run" (2)
     assert left_running(mark) == []
 
     assert "locust master + 2 workers" in text

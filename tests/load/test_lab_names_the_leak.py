@@ -8,49 +8,30 @@ app/leaky/global_state.py with no change to the app.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.servers import stop_postgres
+from tests.support.lab_cli import lab_data_dir, run_cli
 
 RUN_TIMEOUT_S = 420
 
 
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
-    # a short folder: the embedded server's unix socket path must stay under ~107 bytes
-    folder = Path(tempfile.mkdtemp(prefix="lp-lab-"))
-    os.chmod(folder, 0o755)  # as root, the embedded server runs as its own OS user
-    yield folder
-    stop_postgres(folder / "lab")
-    shutil.rmtree(folder, ignore_errors=True)
+    with lab_data_dir("lp-lab-") as folder:
+        yield folder
 
 
 def soak(data_dir: Path, out: Path, *options: str) -> tuple[int, dict[str, object]]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LEAKPROOF_")}
-    env["LEAKPROOF_DATA_DIR"] = str(data_dir)
-    command = [sys.executable, "-m", "app.dev.cli", "soak", "--quick", "--out", str(out), *options]
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True,
+    code, output = run_cli(
+        ["soak", "--quick", "--out", str(out), *options], RUN_TIMEOUT_S,
+        env={"LEAKPROOF_DATA_DIR": str(data_dir)},
     )  # fmt: skip
-    try:
-        output, _ = process.communicate(timeout=RUN_TIMEOUT_S)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
     summary = json.loads((out / "summary.json").read_text())
-    assert summary, output.decode(errors="replace")
-    return process.returncode, summary
+    assert summary, output
+    return code, summary
 
 
 def test_a_soak_of_global_state_names_the_dict_its_write_and_the_line_that_made_it(

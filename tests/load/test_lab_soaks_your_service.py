@@ -10,14 +10,11 @@ whose second commit removes the append passes "did my fix fix it?".
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from tests.load.own_app import LEAK_LINE, git, leaky_then_fixed, write_app
+from tests.support.lab_cli import run_cli
 
 RUN_TIMEOUT_S = 300
 # short: the leak's heap slope is many times the flat limit, and the fixed app's far below it,
@@ -26,22 +23,11 @@ DURATION = ("--duration", "12")
 
 
 def leakproof(cwd: Path, out: Path, *argv: str) -> tuple[int, dict[str, Any]]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LEAKPROOF_")}
-    command = [sys.executable, "-m", "app.dev.cli", *argv, *DURATION, "--out", str(out)]
-    process = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        output, _ = process.communicate(timeout=RUN_TIMEOUT_S)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    code, output = run_cli([*argv, *DURATION, "--out", str(out)], RUN_TIMEOUT_S, cwd=cwd)
     summary_file = out / "summary.json"
-    assert summary_file.exists(), output.decode(errors="replace")
+    assert summary_file.exists(), output
     summary: dict[str, Any] = json.loads(summary_file.read_text())
-    return process.returncode, summary
+    return code, summary
 
 
 def soak(service: Path, cwd: Path, out: Path) -> tuple[int, dict[str, Any]]:

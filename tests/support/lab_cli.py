@@ -1,0 +1,53 @@
+"""Running the lab's commands as a user would, in a process of their own, from a test.
+
+One place for what every end-to-end lab test needs: none of the suite's ``LEAKPROOF_*``
+settings leak in, the command runs in a process group the test kills if it overruns (servers
+and locust included), and a lab data folder short enough for the embedded PostgreSQL's socket.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.support.servers import stop_postgres
+
+
+def run_cli(
+    argv: list[str], timeout_s: float, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """``python -m app.dev.cli ARGV``: its exit code and its output (stdout and stderr);
+    ``env`` is added to the environment."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LEAKPROOF_")}
+    environment.update(env or {})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.dev.cli", *argv], cwd=cwd, env=environment,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        output, _ = process.communicate(timeout=timeout_s)
+    finally:
+        if process.poll() is None:  # overran: the whole group goes, servers and locust too
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return process.returncode, output.decode(errors="replace")
+
+
+@contextmanager
+def lab_data_dir(prefix: str) -> Iterator[Path]:
+    """A short folder for the lab's embedded PostgreSQL (its unix socket path must stay under
+    ~107 bytes), stopped and removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(folder, 0o755)  # as root, the embedded server runs as its own OS user
+    try:
+        yield folder
+    finally:
+        stop_postgres(folder / "lab")
+        shutil.rmtree(folder, ignore_errors=True)
