@@ -53,9 +53,19 @@ def environment(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+# a guard against a hang, not a budget: some commands run a generated project's whole suite,
+# which takes minutes, more on a busy machine
+COMMAND_TIMEOUT_S = 600
+
+
 def run(command: list[str], cwd: Path, **extra: str) -> str:
     result = subprocess.run(
-        command, cwd=cwd, env=environment(**extra), capture_output=True, text=True, timeout=240
+        command,
+        cwd=cwd,
+        env=environment(**extra),
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_S,
     )
     assert result.returncode == 0, f"{command} failed:\n{result.stdout[-4000:]}{result.stderr}"
     return result.stdout
