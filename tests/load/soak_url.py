@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.support.lab_cli import run_cli
+from tests.load.lab_cli import run_cli
 from tests.support.servers import Server
 
 SEEDED = 2000  # items with ids 1..SEEDED, what the locustfile reads (the seeded fixture)

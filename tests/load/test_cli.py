@@ -1,26 +1,18 @@
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
 import pytest
 
-from load.cli import add_compare_command, add_soak_command, run_compare, run_soak
+from load.cli import run_compare, run_soak
 from load.options import config_from
 from load.run.config import DEFAULT, QUICK, catalogue
 from load.run.locust_process import LOCUSTFILE, locust_command, worker_command
+from tests.load.lab_cli import parse
 
 # a service generated without the twin has no scenarios to choose from
 needs_the_twin = pytest.mark.skipif(not catalogue(), reason="the leaky twin is not here")
-
-
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="leakproof")
-    commands = parser.add_subparsers(dest="command", required=True)
-    add_compare_command(commands)
-    add_soak_command(commands)
-    return parser.parse_args(argv)
 
 
 def test_compare_without_options_is_the_default_run_into_a_timestamped_folder() -> None:

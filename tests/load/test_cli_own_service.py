@@ -11,18 +11,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from load.cli import add_compare_command, add_soak_command, run_compare, run_soak
+from load.cli import run_compare, run_soak
 from load.options import config_from
 from load.target_options import compare_openers
+from tests.load.lab_cli import parse
 from tests.load.own_app import git, leaky_then_fixed, write_app
-
-
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="leakproof")
-    commands = parser.add_subparsers(dest="command", required=True)
-    add_compare_command(commands)
-    add_soak_command(commands)
-    return parser.parse_args(argv)
 
 
 def refused(

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from load.run.locust_process import read_progress, read_stats
-from tests.support.lab_cli import lab_data_dir, run_cli
+from tests.load.lab_cli import lab_data_dir, run_cli
 
 RUN_TIMEOUT_S = 110
 MARK = "LEAKPROOF_TEST_RUN_MARK"  # every process the run starts inherits it

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.lab_cli import lab_data_dir, run_cli
+from tests.load.lab_cli import lab_data_dir, run_cli
 
 RUN_TIMEOUT_S = 420
 

@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tests.load.lab_cli import run_cli
 from tests.load.own_app import LEAK_LINE, git, leaky_then_fixed, write_app
-from tests.support.lab_cli import run_cli
 
 RUN_TIMEOUT_S = 300
 # short: the leak's heap slope is many times the flat limit, and the fixed app's far below it,

@@ -1,4 +1,5 @@
-"""Running the lab's commands as a user would, in a process of their own, from a test.
+"""Running the lab's commands as a user would, from a test (in tests/load: a project generated
+without the lab drops it with the rest).
 
 One place for what every end-to-end lab test needs: none of the suite's ``LEAKPROOF_*``
 settings leak in, the command runs in a process group the test kills if it overruns (servers
@@ -7,6 +8,7 @@ and locust included), and a lab data folder short enough for the embedded Postgr
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import signal
@@ -17,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from load.cli import add_compare_command, add_soak_command
 from tests.support.servers import stop_postgres
 
 
@@ -51,3 +54,12 @@ def lab_data_dir(prefix: str) -> Iterator[Path]:
     finally:
         stop_postgres(folder / "lab")
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    """The lab's command line as `leakproof` parses it: compare and soak."""
+    parser = argparse.ArgumentParser(prog="leakproof")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_compare_command(commands)
+    add_soak_command(commands)
+    return parser.parse_args(argv)
