@@ -25,6 +25,10 @@ HEAP_WINDOW_S = 2.0
 WARMUP_FILL = 0.1  # of the heap's blocks at the start: what warm-up fills is not kept objects
 # a heap that grew during the load keeps at least this share of the growth after it, if kept
 KEPT_SHARE = 0.25
+# requests in flight rose during the load by at least this many, and this share of their number
+# at its start: a queue, whose requests hold what the heap grew by until they are answered
+IN_FLIGHT_ROSE = 2
+IN_FLIGHT_ROSE_SHARE = 0.2
 # a count that kept growing keeps at least this share of its growth after the load, if leaked
 KEPT_COUNT_SHARE = 0.5
 
@@ -60,17 +64,25 @@ def held_without_objects(samples: Sequence[Sample], heap: Sequence[HeapPoint]) -
 def heap_came_back(
     samples: Sequence[Sample], heap: Sequence[HeapPoint], trend: Trend | None
 ) -> str | None:
-    """Heap growth that did not outlast the load: after it, and a full collection, the same
-    workers' heap is back near where the measured load began. What grew was what requests in
-    flight held (more of them as a slowed machine queues them), not objects anyone keeps; a
-    leak's objects stay. None when that cannot be told (no settled samples, a worker replaced).
+    """Heap growth that did not outlast the load: more requests were in flight at its end than
+    at its start (a slowed machine queued them), and after it, and a full collection, the same
+    workers' heap is back near where the measured load began. What grew was what the queued
+    requests held, not objects anyone keeps; a leak's objects stay. None when that cannot be
+    told (no settled samples, a worker replaced) or did not happen.
+
+    Without a queue the rule does not apply: what a short run leaked can be smaller than what the
+    requests in flight at its start held, and the heap then looks "back" although it leaked.
     """
     measured = [s for s in samples if s.phase == "measure"]
     settled = [s for s in samples if s.phase == "settled"]
     if trend is None or trend.low <= 0 or not measured or not settled or not heap:
         return None
+    if in_flight_rose(measured) is False:
+        return None  # as many requests in flight at the end as at the start: not a queue
     start, end = measured[0].ts, settled[-1].ts
-    before = [p for p in heap if start <= p.ts <= start + HEAP_WINDOW_S]
+    before = collected_at(heap, start, measured[-1].ts) or [
+        p for p in heap if start <= p.ts <= start + HEAP_WINDOW_S
+    ]
     after = [p for p in heap if end - HEAP_WINDOW_S <= p.ts <= end]
     if not before or not after or {p.pid for p in before} != {p.pid for p in after}:
         return None
@@ -82,6 +94,30 @@ def heap_came_back(
         f"the heap grew during the load ({blocks(trend)} blocks per 10k requests) and came back "
         f"after it ({kept:+,.0f} blocks after gc.collect()): requests in flight, not kept objects"
     )
+
+
+def in_flight_rose(measured: Sequence[Sample]) -> bool | None:
+    """Whether the requests in flight (the workers' asyncio tasks) rose during the measured load,
+    as when a slowed machine queues them: the last third's median against the first third's.
+    None when the tasks were not counted."""
+    counts = [s.tasks for s in measured if s.tasks is not None]
+    third = len(counts) // 3
+    if not third:
+        return None
+    first, last = median(counts[:third]), median(counts[2 * third :])
+    return last - first >= max(IN_FLIGHT_ROSE, IN_FLIGHT_ROSE_SHARE * first)
+
+
+def collected_at(heap: Sequence[HeapPoint], start: float, end: float) -> list[HeapPoint]:
+    """Each worker's first heap taken right after a gc.collect() from the start of the measured
+    load (the lab's at the end of warm-up) to its end. Garbage waiting for a collection comes and
+    goes by tens of thousands of blocks under load; the settled heap has none, and neither
+    must what it is compared with, or a leak smaller than the garbage looks gone."""
+    first: dict[int, HeapPoint] = {}
+    for point in heap:
+        if point.collected and start - HEAP_WINDOW_S <= point.ts <= end:
+            first.setdefault(point.pid, point)
+    return list(first.values())
 
 
 def _blocks_total(points: Sequence[HeapPoint]) -> float:

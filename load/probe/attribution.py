@@ -37,6 +37,7 @@ class HeapPoint:
     ts: float
     pid: int
     blocks: int  # memory blocks the interpreter holds (sys.getallocatedblocks)
+    collected: bool = False  # taken right after a gc.collect(): no garbage waiting in it
 
 
 @dataclass
@@ -92,7 +93,8 @@ class ProbeChannel:
             for line in path.read_text().splitlines():
                 parts = line.split()
                 if len(parts) >= 3:  # a line being written may have fewer; blocks are the second
-                    points.append(HeapPoint(float(parts[0]), pid, int(parts[1])))
+                    collected = len(parts) == 5 and parts[4] == "gc"
+                    points.append(HeapPoint(float(parts[0]), pid, int(parts[1]), collected))
         points.sort(key=lambda point: point.ts)
         return points
 
@@ -112,7 +114,7 @@ class ProbeChannel:
             return None
         complete = tail.split("\n")[:-1]  # what follows the last newline is being written
         parts = complete[-1].split() if complete else []
-        return int(parts[3]) if len(parts) == 4 and parts[3].isdigit() else None
+        return int(parts[3]) if len(parts) >= 4 and parts[3].isdigit() else None
 
     def ask(
         self, action: str, pids: list[int], timeout_s: float = ANSWER_TIMEOUT_S

@@ -8,13 +8,16 @@ git revision of this project) still runs under this lab's probe. The lab talks t
 through a folder (``LEAKPROOF_PROBE_DIR``): it writes ``command.json``; each process answers in
 ``<pid>-<seq>.json``.
 
-- Always, every ``SAMPLE_S``: a line ``time blocks traced_bytes tasks`` in ``heap-<pid>.txt``.
+- Always, every ``SAMPLE_S``: a line ``time blocks traced_bytes tasks`` in ``heap-<pid>.txt``;
+  right after the probe collected garbage, the line ends in ``gc`` (the heap with no garbage
+  waiting for a collection: what a later collected heap is compared with).
   Blocks are the memory blocks the interpreter has allocated and not freed
   (``sys.getallocatedblocks``, a counter kept anyway: free to read): the Python heap's size in
   objects, which an object leak grows and allocator retention does not. ``traced_bytes`` is 0
   outside a window. ``tasks`` counts the unfinished asyncio tasks of the event loops running in
   the process (``-`` before the server's loop runs): an app without a /metrics of its own still
   shows tasks that pile up. No search of the heap while the server runs (see running_loops).
+- ``collect``: collect garbage and write a heap line (the lab's reference at the end of warm-up).
 - ``growth``: collect garbage and list the object types that grew since the previous call
   (objgraph), what ``/debug/growth`` does in this project's app, for any app.
 - ``start``: collect garbage, count objects by type, start tracemalloc. Tracing slows every
@@ -116,6 +119,8 @@ class Probe:
                 answer = self.finish()
             elif action == "growth":
                 answer = self.growth()
+            elif action == "collect":
+                answer = self.collect()
             else:
                 answer = {"ok": False, "error": f"unknown action {action!r}"}
         except Exception as error:  # answered, so the lab does not wait for nothing
@@ -130,7 +135,7 @@ class Probe:
         tracemalloc.start(frames)
         return {"ok": True, "action": "start"}
 
-    def sample(self) -> None:
+    def sample(self, *, collected: bool = False) -> None:
         self.last_sample = time.monotonic()
         if self.heap_file is None:  # opened here, after any fork: each process its own file
             self.heap_file = (self.folder / f"heap-{os.getpid()}.txt").open("a", buffering=1)
@@ -138,7 +143,7 @@ class Probe:
         tasks = self.tasks()
         self.heap_file.write(
             f"{time.time():.3f} {sys.getallocatedblocks()} {traced} "
-            f"{'-' if tasks is None else tasks}\n"
+            f"{'-' if tasks is None else tasks}{' gc' if collected else ''}\n"
         )
 
     def tasks(self) -> int | None:
@@ -157,9 +162,16 @@ class Probe:
             return None
         return sum(len(asyncio.all_tasks(loop)) for loop in running)
 
-    def growth(self) -> dict[str, Any]:
-        """Collect garbage, then the object types that grew since the previous call."""
+    def collect(self) -> dict[str, Any]:
+        """Collect garbage and write the heap as it is then, marked as collected."""
         gc.collect()
+        self.sample(collected=True)
+        return {"ok": True, "action": "collect"}
+
+    def growth(self) -> dict[str, Any]:
+        """Collect garbage (a collected heap line), then the object types that grew since the
+        previous call."""
+        self.collect()
         grown = objgraph.growth(limit=GROWTH_TYPES, peak_stats=self.growth_peaks, shortnames=False)
         objects = [{"type": name, "count": count, "delta": delta} for name, count, delta in grown]
         return {"ok": True, "action": "growth", "objects": objects}

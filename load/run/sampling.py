@@ -242,10 +242,14 @@ class Sampler:
 
     def baseline(self) -> None:
         """The first growth call (/debug/growth, or the probe's): the reference the settled one
-        is compared with."""
+        is compared with. The probe's collects garbage and marks that heap line, the reference
+        of the settled heap: both without garbage waiting for a collection."""
+        workers = [worker.pid for worker in server_processes(self.leader_pid)[1]]
         if not self.routes:
-            self._probe_growth([worker.pid for worker in server_processes(self.leader_pid)[1]])
+            self._probe_growth(workers)
             return
+        if self.probe is not None and workers:
+            self.probe.ask("collect", workers, timeout_s=GROWTH_TIMEOUT_S)
 
         async def call() -> None:
             async with httpx.AsyncClient(base_url=self.base_url, headers=self.headers) as client:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from load.judge.after_load import (
+    collected_at,
     heap_came_back,
     held_without_objects,
     resources_let_go,
@@ -32,9 +33,14 @@ def test_rss_held_after_gc_with_the_heap_back_is_allocator_retention() -> None:
     assert held_without_objects(samples, kept) is None  # objects stayed: not the allocator
 
 
+def queueing(i: int) -> int:
+    """Requests in flight rising as a slowed machine queues them: 10, then up to 29."""
+    return 10 + i // 2
+
+
 def test_heap_growth_that_the_load_took_with_it_is_not_an_object_leak() -> None:
-    samples = series(40, rss=lambda _i: 80.0, requests_per_sample=1_000)  # 39,000 measured
-    samples.append(replace(samples[-1], ts=samples[-1].ts + 1.0, phase="settled"))
+    queued = series(40, rss=lambda _i: 80.0, requests_per_sample=1_000, tasks=queueing)
+    samples = [*queued, replace(queued[-1], ts=queued[-1].ts + 1.0, phase="settled", tasks=3)]
     start, end = samples[0].ts, samples[-1].ts
     trend = Trend(15_000.0, 5_000.0, 30_000.0)  # at least 19,500 blocks over the run
     back = [HeapPoint(start + 0.5, 1000, 474_000), HeapPoint(end - 0.5, 1000, 468_000)]
@@ -45,12 +51,33 @@ def test_heap_growth_that_the_load_took_with_it_is_not_an_object_leak() -> None:
     assert heap_came_back(samples, stayed, trend) is None  # a leak's objects stay
     replaced = [HeapPoint(start + 0.5, 1000, 474_000), HeapPoint(end - 0.5, 1001, 100_000)]
     assert heap_came_back(samples, replaced, trend) is None  # a new worker starts from nothing
+    steady = series(40, rss=lambda _i: 80.0, requests_per_sample=1_000, tasks=lambda i: 20 + i % 3)
+    steady.append(replace(steady[-1], ts=steady[-1].ts + 1.0, phase="settled", tasks=3))
+    assert heap_came_back(steady, back, trend) is None  # no queue: what was in flight at the
+    # start held more than a short run leaked, and the heap only looks back
     grown = classify(FLAT_RSS, GROWING_HEAP, [], pinned=False)
     grown.rss = FLAT_RSS  # as judge_samples keeps it
     judged = without_kind(grown, "object-leak", said)
     assert (judged.kind, judged.kinds, judged.reasons[-1]) == ("flat", [], said)
     both = classify(FLAT_RSS, GROWING_HEAP, ["tasks"], pinned=False)
     assert without_kind(both, "object-leak", said).kind == "resource-leak"
+
+
+def test_the_heap_after_the_load_is_compared_with_a_collected_heap_at_its_start() -> None:
+    """Garbage waiting for a collection under load can outweigh what a short run leaked: the
+    settled heap has none, and the reference taken after the lab's gc.collect() has none."""
+    queued = series(40, rss=lambda _i: 80.0, requests_per_sample=250, tasks=queueing)
+    samples = [*queued, replace(queued[-1], ts=queued[-1].ts + 1.0, phase="settled", tasks=3)]
+    start, end = samples[0].ts, samples[-1].ts
+    trend = Trend(15_000.0, 5_000.0, 30_000.0)  # at least 4,875 blocks over the run
+    with_garbage = HeapPoint(start + 0.2, 1000, 520_000)  # lowest while the load ran
+    collected = HeapPoint(start + 0.6, 1000, 490_000, collected=True)
+    after = HeapPoint(end - 0.5, 1000, 504_000)  # 14,000 blocks kept
+    assert heap_came_back(samples, [with_garbage, after], trend) is not None  # wrongly gone
+    assert heap_came_back(samples, [with_garbage, collected, after], trend) is None
+    gone = HeapPoint(end - 0.5, 1000, 491_000)
+    assert heap_came_back(samples, [with_garbage, collected, gone], trend) is not None
+    assert collected_at([with_garbage, collected, after], start, end) == [collected]
 
 
 def settled(samples: list[Sample], *, tasks: int) -> list[Sample]:

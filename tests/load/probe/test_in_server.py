@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import uvloop
 
+from load.probe.attribution import ProbeChannel
 from load.probe.in_server import LOOP_SEARCH_S, Probe
 
 LEAKY_MODULE = """\
@@ -186,12 +187,42 @@ def test_growth_collects_and_lists_the_types_that_grew_since_the_previous_call(
     tmp_path: Path,
 ) -> None:
     probe = Probe(tmp_path)
-    assert probe.growth()["ok"] is True  # the reference point
-    kept = [Note() for _ in range(300)]
-    found = probe.growth()
+    try:
+        assert probe.growth()["ok"] is True  # the reference point
+        kept = [Note() for _ in range(300)]
+        found = probe.growth()
+    finally:
+        probe.close()  # growth wrote a collected heap line
     grown = {entry["type"]: entry for entry in found["objects"]}
     assert grown[f"{__name__}.Note"]["delta"] == 300
     assert len(kept) == 300
+
+
+class Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_collect_writes_a_marked_heap_line_without_the_garbage_waiting_for_a_collection(
+    tmp_path: Path,
+) -> None:
+    probe = Probe(tmp_path)
+    gc.collect()
+    gc.disable()  # the garbage below waits for a collection, as between a server's collections
+    try:
+        garbage = [Cycle() for _ in range(20_000)]
+        del garbage
+        probe.sample()
+        (tmp_path / "command.json").write_text(json.dumps({"seq": 1, "action": "collect"}))
+        probe.tick()
+    finally:
+        gc.enable()
+        probe.close()
+    assert json.loads((tmp_path / f"{os.getpid()}-1.json").read_text())["ok"] is True
+    points = ProbeChannel(tmp_path).heap()
+    waiting, collected = points[0], points[-1]
+    assert (waiting.collected, collected.collected) == (False, True)
+    assert waiting.blocks - collected.blocks > 15_000  # each cycle is at least its object
 
 
 def test_the_launcher_puts_the_app_s_folder_first_after_its_own_imports(tmp_path: Path) -> None:
