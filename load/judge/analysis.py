@@ -24,6 +24,9 @@ PER_10K = 10_000
 HEAP_BUCKET_S = 2.0
 
 
+# a stretch of the load answering under this share of the usual request rate is a stall
+STALLED_RATE = 0.1
+
 RESOURCES = ("tasks", "db_connections", "pool_checked_out", "fds", "threads")
 
 
@@ -105,16 +108,60 @@ def peak_above_median(samples: Sequence[Sample]) -> float | None:
             for pid, anon in sample.worker_anon_mb.items():
                 if first is not None and born[pid] <= first:
                     lives.setdefault(pid, []).append(anon)
-    peaks = []
-    for values in lives.values():
-        if len(values) < MIN_POINTS:
-            continue
-        level = median(values)
-        top = max(range(len(values)), key=values.__getitem__)
-        rise = values[top] - level
-        fell_back = any(value <= level + rise / 4 for value in values[top + 1 :])
-        peaks.append(rise if fell_back else 0.0)
+    peaks = [spike(values) for values in lives.values() if len(values) >= MIN_POINTS]
     return max(peaks) if peaks else None
+
+
+def heap_peak_above_median(heap: Sequence[HeapPoint], samples: Sequence[Sample]) -> float | None:
+    """Blocks by which a worker's heap rose above its own median after warm-up and fell back.
+
+    The heap shows a request that holds every row at once where RSS may not: the allocator
+    keeps the pages of the first such request, RSS sits on that plateau (its median), and later
+    ones only reuse them; the heap gives the rows back each time. Workers born after warm-up
+    are left out, as for RSS.
+    """
+    first = next((s.ts for s in samples if s.phase == "measure"), None)
+    if first is None:
+        return None
+    born: dict[int, float] = {}
+    lives: dict[int, list[float]] = {}
+    for point in heap:
+        born.setdefault(point.pid, point.ts)
+        if point.ts >= first and born[point.pid] <= first:
+            lives.setdefault(point.pid, []).append(float(point.blocks))
+    peaks = [spike(values) for values in lives.values() if len(values) >= MIN_POINTS]
+    return max(peaks) if peaks else None
+
+
+def stalled_share(samples: Sequence[Sample]) -> float:
+    """The share of the measured time in which the service all but stopped answering: requests
+    done at under STALLED_RATE of its usual rate (the 75th percentile of its rates, so that
+    stalls up to half the run do not lower it). Requests waiting on a pool that something holds
+    neither fail nor finish until it is released or their timeout comes."""
+    measured = [s for s in samples if s.phase == "measure"]
+    rates = [
+        ((b.requests - a.requests) / (b.ts - a.ts), b.ts - a.ts)
+        for a, b in pairwise(measured)
+        if b.ts > a.ts
+    ]
+    if len(rates) < MIN_POINTS:
+        return 0.0
+    ordered = sorted(rate for rate, _ in rates)
+    usual = ordered[int(0.75 * (len(ordered) - 1))]
+    if usual <= 0:
+        return 0.0
+    stalled = sum(span for rate, span in rates if rate < STALLED_RATE * usual)
+    return stalled / sum(span for _, span in rates)
+
+
+def spike(values: Sequence[float]) -> float:
+    """How far the highest value rose above the median, if a later value came back within a
+    quarter of the rise (a climb is a slope's business, not a spike); else 0."""
+    level = median(values)
+    top = max(range(len(values)), key=values.__getitem__)
+    rise = values[top] - level
+    fell_back = any(value <= level + rise / 4 for value in values[top + 1 :])
+    return rise if fell_back else 0.0
 
 
 def first_seen(samples: Sequence[Sample]) -> dict[int, float]:

@@ -1,7 +1,8 @@
 """What kind of growth a build shows, decided only when the evidence is clear either way.
 
 - ``resource-leak``: connections, asyncio tasks or fds kept growing after warm-up, or the pool sat
-  at its cap while requests failed (an exhausted pool stops growing: that is a leak's face too);
+  at its cap while requests failed or stalled (an exhausted pool stops growing: that is a leak's
+  face too);
 - ``object-leak``: the Python heap (the interpreter's live blocks) grows per request;
 - ``allocator-retention``: RSS grows while the heap levels off: freed memory the allocator keeps,
   not objects anyone holds (docs/leaks.md, allocator-retention);
@@ -23,10 +24,12 @@ from dataclasses import dataclass, field
 
 from load.judge.analysis import (
     growing_resources,
+    heap_peak_above_median,
     heap_trend,
     interpolate_requests,
     peak_above_median,
     rss_trend,
+    stalled_share,
 )
 from load.judge.slopes import Trend
 from load.probe.attribution import HeapPoint
@@ -37,11 +40,18 @@ from load.run.sampling import Sample
 LEAK_KINDS = ("resource-leak", "object-leak", "allocator-retention", "memory-growth", "peak-memory")
 # a worker whose memory rises this far above its median has held a request's data all at once
 PEAK_MB = 12.0
+# and so has one whose heap rises by this many blocks (about PEAK_MB of small objects; the fixed
+# build's heap swings by a few tens of thousands with garbage and requests in flight)
+PEAK_BLOCKS = 100_000
 LEAKED_RESOURCES = ("tasks", "db_connections", "pool_checked_out", "fds")
 # the pool is "pinned" when it sits at its cap in this share of the measured samples
 PINNED_SHARE = 0.5
 # and requests fail beyond this share (a saturated but healthy pool fails none)
 PINNED_FAILED_SHARE = 0.01
+# or it sits at its cap in this share of the samples while the service stalls in this share of
+# the time (requests waiting for what the pool's holders never give back; a healthy one: none)
+PINNED_STALLED_SHARE = 0.3
+PINNED_STALLED = 0.2
 # a process with this many threads has most of AnyIO's 40 busy (a healthy async worker has ~8)
 PINNED_THREADS = 30
 
@@ -60,25 +70,33 @@ class Judgement:
         return self.kind != "inconclusive"
 
 
-def held_at_cap(counts: Sequence[float | None], cap: float | None, failed_share: float) -> bool:
-    """A resource at its cap in most of the measured samples while requests fail: grown to a
-    bound already, so it no longer grows, and the failures say the bound is what they wait on."""
+def held_at_cap(
+    counts: Sequence[float | None], cap: float | None, failed_share: float, stalled: float = 0.0
+) -> bool:
+    """A resource at its cap in most of the measured samples while requests fail, or at its cap
+    a good part of the time while the service stalls: grown to a bound already, so it no longer
+    grows, and the failures or the stalls say the bound is what requests wait on. A saturated
+    pool that serves neither fails nor stalls."""
     known = [count for count in counts if count is not None]
-    if not cap or not known or failed_share <= PINNED_FAILED_SHARE:
+    if not cap or not known:
         return False
-    return sum(count >= cap for count in known) >= PINNED_SHARE * len(known)
+    at_cap = sum(count >= cap for count in known) / len(known)
+    if failed_share > PINNED_FAILED_SHARE:
+        return at_cap >= PINNED_SHARE
+    return stalled >= PINNED_STALLED and at_cap >= PINNED_STALLED_SHARE
 
 
 def pinned_pool(samples: Sequence[Sample], pool_limit: int | None, failed_share: float) -> bool:
     counts = [s.pool_checked_out for s in samples if s.phase == "measure"]
-    return held_at_cap(counts, pool_limit, failed_share)
+    return held_at_cap(counts, pool_limit, failed_share, stalled_share(samples))
 
 
 def pinned_threads(samples: Sequence[Sample], failed_share: float) -> bool:
     """Threads held near the thread pool's cap (AnyIO's 40 for sync endpoints and dependencies)
-    while requests fail: threads blocked on something only a blocked thread could release."""
+    while requests fail or stall: threads blocked on something only a blocked thread could
+    release."""
     counts = [s.threads for s in samples if s.phase == "measure"]
-    return held_at_cap(counts, PINNED_THREADS, failed_share)
+    return held_at_cap(counts, PINNED_THREADS, failed_share, stalled_share(samples))
 
 
 def interval(trend: Trend) -> str:
@@ -97,17 +115,18 @@ def classify(
     peak_mb: float | None = None,
     outside_pool: str | None = None,
     threads_pinned: bool = False,
+    heap_peak: float | None = None,
 ) -> Judgement:
     """The kind from the two memory trends (RSS in MB, the heap in blocks, per 10k requests),
     the resources that grew, and the resources held past their bound."""
     judgement = Judgement(kind="inconclusive")
     leaked = [name for name in resources if name in LEAKED_RESOURCES]
     if pinned:
-        leaked.append("pool pinned at its cap while requests failed")
+        leaked.append("pool pinned at its cap while requests failed or stalled")
     if outside_pool:
         leaked.append(outside_pool)
     if threads_pinned:
-        leaked.append("threads pinned near the thread pool's cap while requests failed")
+        leaked.append("threads pinned near the thread pool's cap while requests failed or stalled")
     judgement.resources = leaked
     if leaked:
         judgement.kinds.append("resource-leak")
@@ -133,6 +152,12 @@ def classify(
         judgement.reasons.append(
             f"a worker's memory rose {peak_mb:.1f} MB above its median and fell back "
             f"(at most {PEAK_MB:g} for a request that streams)"
+        )
+    elif heap_peak is not None and heap_peak >= PEAK_BLOCKS:
+        judgement.kinds.append("peak-memory")
+        judgement.reasons.append(
+            f"a worker's heap rose {heap_peak:,.0f} blocks above its median and fell back "
+            f"(at most {PEAK_BLOCKS:,} for a request that streams)"
         )
     if judgement.kinds:
         judgement.kind = judgement.kinds[0]
@@ -170,6 +195,7 @@ def judge_samples(
     heap: Trend | None,
     pool_limit: int | None,
     failed_share: float,
+    heap_points: Sequence[HeapPoint] = (),
 ) -> Judgement:
     judgement = classify(
         rss,
@@ -179,6 +205,7 @@ def judge_samples(
         peak_above_median(samples),
         outside_pool(samples, pool_limit),
         pinned_threads(samples, failed_share),
+        heap_peak_above_median(heap_points, samples) if heap_points else None,
     )
     judgement.rss, judgement.heap = rss, heap
     return judgement
@@ -198,4 +225,5 @@ def judge_now(
         heap_trend(heap, current, progress) if heap else None,
         pool_limit,
         failed_share,
+        heap,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from load.judge.analysis import peak_above_median
+from load.judge.analysis import heap_peak_above_median, peak_above_median, stalled_share
 from load.judge.kinds import (
     classify,
     outside_pool,
@@ -10,6 +10,7 @@ from load.judge.kinds import (
     pinned_threads,
 )
 from load.judge.slopes import Trend
+from load.probe.attribution import HeapPoint
 from load.run.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
 from tests.load.samples import series
 
@@ -63,7 +64,7 @@ def test_resources_come_first_and_are_named() -> None:
 def test_a_pool_pinned_at_its_cap_while_requests_fail_is_a_resource_leak() -> None:
     judged = classify(FLAT_RSS, FLAT_HEAP, [], pinned=True)
     assert judged.kind == "resource-leak"
-    assert judged.resources == ["pool pinned at its cap while requests failed"]
+    assert judged.resources == ["pool pinned at its cap while requests failed or stalled"]
 
 
 def test_pinned_needs_the_cap_most_of_the_time_and_failures() -> None:
@@ -76,6 +77,45 @@ def test_pinned_needs_the_cap_most_of_the_time_and_failures() -> None:
     for index, sample in enumerate(half):
         sample.pool_checked_out = 15 if index % 3 == 0 else 4
     assert not pinned_pool(half, 15, failed_share=0.05)
+
+
+def test_a_pool_at_its_cap_while_the_service_stalls_is_pinned_though_nothing_failed() -> None:
+    """Requests waiting for connections that slow downloads hold neither fail nor finish: the
+    service answers in bursts between stalls, and the pool sits at its cap meanwhile."""
+    stalling = series(40, rss=lambda _i: 80.0)
+    served = 0.0
+    for index, sample in enumerate(stalling):
+        stalled = (index // 5) % 2 == 1  # five samples answering, five waiting, and again
+        served += 0.0 if stalled else 100.0
+        sample.requests = served
+        sample.pool_checked_out = 15 if stalled else 6
+    assert stalled_share(stalling) >= 0.4
+    assert pinned_pool(stalling, 15, failed_share=0.0)
+    steady = series(40, rss=lambda _i: 80.0)
+    for index, sample in enumerate(steady):
+        sample.pool_checked_out = 15 if index % 2 else 6
+    assert stalled_share(steady) == 0.0
+    assert not pinned_pool(steady, 15, failed_share=0.0)  # at its cap half the time, serving
+
+
+def test_a_heap_that_rises_far_and_falls_back_is_peak_memory_where_rss_stays_up() -> None:
+    """The allocator keeps the pages of the first export that held every row: RSS stays on that
+    plateau, while the heap gives the rows back after each one."""
+    samples = series(40, rss=lambda _i: 107.0, warmup=4)
+    start = samples[4].ts
+    heap = [HeapPoint(start - 1.0, 7, 480_000)] + [
+        HeapPoint(start + i * 0.1, 7, 480_000 + (195_000 if i == 50 else i % 7 * 3_000))
+        for i in range(100)
+    ]
+    rise = heap_peak_above_median(heap, samples)
+    assert rise is not None
+    assert rise > 180_000
+    judged = classify(FLAT_RSS, FLAT_HEAP, [], pinned=False, heap_peak=rise)
+    assert judged.kind == "peak-memory"
+    assert "heap rose" in judged.reasons[0]
+    swings = [HeapPoint(p.ts, p.pid, p.blocks if p.blocks < 600_000 else 500_000) for p in heap]
+    assert classify(FLAT_RSS, FLAT_HEAP, [], pinned=False,
+                    heap_peak=heap_peak_above_median(swings, samples)).kind == "flat"  # fmt: skip
 
 
 def test_a_tall_spike_that_falls_back_is_peak_memory_not_flat() -> None:
