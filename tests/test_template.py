@@ -13,8 +13,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import tomllib
@@ -28,6 +26,7 @@ import yaml
 from copier_tasks import rename, rename_python
 from template.edits import Answers, TemplateError, drop_array_item, sub_once
 from template.trim import trim_pyproject
+from tests.support.commands import run_in_group
 from tests.support.servers import stop_postgres
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,16 +58,9 @@ COMMAND_TIMEOUT_S = 600
 
 
 def run(command: list[str], cwd: Path, **extra: str) -> str:
-    result = subprocess.run(
-        command,
-        cwd=cwd,
-        env=environment(**extra),
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT_S,
-    )
-    assert result.returncode == 0, f"{command} failed:\n{result.stdout[-4000:]}{result.stderr}"
-    return result.stdout
+    code, output = run_in_group(command, COMMAND_TIMEOUT_S, cwd, environment(**extra))
+    assert code == 0, f"{command} failed (exit {code}):\n{output[-6000:]}"
+    return output
 
 
 def generate(source: Path, destination: Path, *extra: str, **answers: str) -> Path:
@@ -322,19 +314,10 @@ def project_lab(
         MY_SERVICE_DATA_DIR=str(data_dir),
     )
     command = [sys.executable, "-m", "app.dev.cli", *argv, "--out", str(out)]
-    process = subprocess.Popen(
-        command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, start_new_session=True,
-    )  # fmt: skip
-    try:
-        output, _ = process.communicate(timeout=LAB_TIMEOUT_S)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    code, output = run_in_group(command, LAB_TIMEOUT_S, project, env)
     summary_file = out / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
-    return process.returncode, summary, output
+    return code, summary, output
 
 
 def test_a_generated_projects_lab_names_its_own_leaky_route_and_passes_the_fix(

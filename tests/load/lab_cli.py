@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from load.cli import add_compare_command, add_soak_command
+from tests.support.commands import run_in_group
 from tests.support.servers import stop_postgres
 
 
@@ -30,17 +29,7 @@ def run_cli(
     ``env`` is added to the environment."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LEAKPROOF_")}
     environment.update(env or {})
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.dev.cli", *argv], cwd=cwd, env=environment,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        output, _ = process.communicate(timeout=timeout_s)
-    finally:
-        if process.poll() is None:  # overran: the whole group goes, servers and locust too
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    return process.returncode, output.decode(errors="replace")
+    return run_in_group([sys.executable, "-m", "app.dev.cli", *argv], timeout_s, cwd, environment)
 
 
 @contextmanager
