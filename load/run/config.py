@@ -29,6 +29,11 @@ HEAP_FLAT_BLOCKS_PER_10K = 5000.0
 WINDOW_SHARE = 0.15
 MIN_WINDOW_S = 5.0
 TRACE_FRAMES = 6
+# Tracing serves 5 to 20 times fewer requests per second: a window stays open past its seconds
+# until it has served this many (a leak per new item read shows too few in a hundred), up to
+# WINDOW_CAP_FACTOR times its seconds
+WINDOW_MIN_REQUESTS = 400
+WINDOW_CAP_FACTOR = 4.0
 # When a verdict is unclear at --duration, the load goes on in steps of this share of it.
 EXTEND_SHARE = 0.5
 
@@ -91,6 +96,11 @@ class LabConfig:
         return min(
             max(WINDOW_SHARE * self.duration_s, MIN_WINDOW_S), self.duration_s - self.warmup_s
         )
+
+    @property
+    def window_cap_s(self) -> float:
+        """The longest a tracing window stays open while it waits for WINDOW_MIN_REQUESTS."""
+        return WINDOW_CAP_FACTOR * self.window_s
 
     @property
     def distributed(self) -> bool:

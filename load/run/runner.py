@@ -20,7 +20,7 @@ from load.probe.attribution import Attribution, HeapPoint, ProbeChannel, collect
 from load.report import memray_capture
 from load.run import database
 from load.run.build_run import BuildRun, Live
-from load.run.config import EXTEND_SHARE, LabConfig
+from load.run.config import EXTEND_SHARE, WINDOW_MIN_REQUESTS, LabConfig
 from load.run.generator import start_generator
 from load.run.locust_process import (
     LOCUST_EXIT_GRACE_S,
@@ -136,12 +136,13 @@ def run_build(
     baseline_taken = False
     decide_at = config.duration_s
     window_until: float | None = None
+    window_requests = 0  # requests done when the window opened
     decided: Judgement | None = None
     extensions: list[str] = []
     deadline = (
         time.monotonic()
         + config.load_cap_s
-        + config.window_s
+        + config.window_cap_s
         + LOCUST_EXIT_GRACE_S
         + 15
         + config.generator_wait_s
@@ -160,7 +161,7 @@ def run_build(
             sampler.baseline()  # /debug/growth's reference point, at the end of warm-up
             baseline_taken = True
         if window_until is not None:
-            if elapsed >= window_until:
+            if window_closes(elapsed, window_until, progress, window_requests, config):
                 stop_path.touch()  # locust quits at its next progress line
             continue
         if elapsed < decide_at:
@@ -176,6 +177,7 @@ def run_build(
             serving = [process.pid for process in server_processes(server.pid)[1]]
             window.open(config.trace_frames, serving)  # where does it grow? a few seconds more
             window_until = elapsed + config.window_s
+            window_requests = progress[-1][1]
         else:
             stop_path.touch()
     timings["load"] = time.monotonic() - started
@@ -239,6 +241,18 @@ def run_build(
         window_opened_at=window.opened_at,
         judgement=decided,
     )
+
+
+def window_closes(
+    elapsed: float, until: float, progress: Progress, opened_at_requests: int, config: LabConfig
+) -> bool:
+    """The tracing window has run its seconds and served enough requests to show what grows
+    per request, or has run its longest (``window_cap_s``)."""
+    if elapsed < until:
+        return False
+    served = (progress[-1][1] if progress else 0) - opened_at_requests
+    capped = until - config.window_s + config.window_cap_s
+    return served >= WINDOW_MIN_REQUESTS or elapsed >= capped
 
 
 def mark_cooldown(samples: list[Sample], progress: Progress) -> None:

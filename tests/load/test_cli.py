@@ -107,7 +107,7 @@ def test_locust_gets_whole_seconds_whatever_the_window() -> None:
     config = config_from(parse("compare", "--duration", "90"))
     command = locust_command(config, "http://127.0.0.1:1", Path("/tmp/x"))
     run_time = command[command.index("--run-time") + 1]
-    assert run_time == f"{math.ceil(config.load_cap_s + config.window_s)}s"
+    assert run_time == f"{math.ceil(config.load_cap_s + config.window_cap_s)}s"
     assert "." not in run_time  # locust refuses "283.5s"
 
 
