@@ -153,7 +153,10 @@ class Sampler:
         self.worker_pids_seen.update(serving)
         pids = list(serving)
         db_connections = await counter.count() if counter is not None else None
-        tasks = self.inside.tasks_total(pids) if self.routes else self._probe_tasks(pids)
+        # the probe counts every tenth of a second; the app's gauge is as old as the last scrape
+        tasks = self._probe_tasks(pids)
+        if tasks is None and self.routes:
+            tasks = self.inside.tasks_total(pids)
         pool = self.inside.pool_total(pids)
         gc_objects = self.inside.total(pids, "gc_objects")
         sample = Sample(
@@ -181,14 +184,15 @@ class Sampler:
     def _probe_tasks(self, pids: list[int]) -> float | None:
         return self.probe.tasks(pids) if self.probe is not None else None
 
-    async def poll_inside(self, client: httpx.AsyncClient) -> None:
-        """Ask every worker: with fresh connections the kernel spreads them over the workers."""
+    async def poll_inside(self, client: httpx.AsyncClient, *, scrape: bool = False) -> None:
+        """Ask every worker: with fresh connections the kernel spreads them over the workers.
+        ``scrape``: read /metrics now, not only when the last scrape is SCRAPE_INTERVAL_S old."""
         if not self.routes:
             return
         _, workers = server_processes(self.leader_pid)
         attempts = 1 if len(workers) <= 1 else 3 * len(workers)
         single_pid = workers[0].pid if len(workers) == 1 else None
-        scrape = time.monotonic() - self._scraped_at >= SCRAPE_INTERVAL_S
+        scrape = scrape or time.monotonic() - self._scraped_at >= SCRAPE_INTERVAL_S
         metrics, *answers = await asyncio.gather(
             client.get("/metrics", timeout=SCRAPE_TIMEOUT_S) if scrape else _nothing(),
             *(client.get("/debug/stats") for _ in range(attempts)),
@@ -233,7 +237,8 @@ class Sampler:
                     answers = [*self._probe_growth([worker.pid for worker in workers]), {}]
                 growth = max(answers, key=lambda answer: len(answer.get("objects") or []))
                 await asyncio.sleep(0.5)
-                await self.poll_inside(client)
+                # a gauge scraped during the load would stand for the settled count
+                await self.poll_inside(client, scrape=True)
                 await self.take(counter, "settled")
         finally:
             if counter is not None:

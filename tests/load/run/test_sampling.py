@@ -82,6 +82,22 @@ def test_sampler_sees_the_process_its_connections_and_its_inside(
     assert watching.errors == []
 
 
+def test_the_settled_sample_reads_the_tasks_after_the_load_not_a_gauge_from_it(
+    children: Children, database_url: str, tmp_path: Path
+) -> None:
+    """/metrics is scraped every few seconds under load; the settled count must be scraped
+    after the load, or the tasks in flight at the last scrape read as tasks that stayed."""
+    pid, base_url = start_fixed(children, LabConfig(), database_url, tmp_path)
+    watching = sampler(pid, base_url, database_url)
+    watching.inside.tasks = {pid: 999.0}  # scraped a moment ago, with the load in flight
+    watching._scraped_at = time.monotonic()
+    watching.settle()
+    settled = watching.samples[-1]
+    assert settled.phase == "settled"
+    assert settled.tasks is not None
+    assert 1 <= settled.tasks < 50
+
+
 def test_stopping_leaves_no_server_process(
     children: Children, database_url: str, tmp_path: Path
 ) -> None:
