@@ -64,21 +64,23 @@ def held_without_objects(samples: Sequence[Sample], heap: Sequence[HeapPoint]) -
 def heap_came_back(
     samples: Sequence[Sample], heap: Sequence[HeapPoint], trend: Trend | None
 ) -> str | None:
-    """Heap growth that did not outlast the load: more requests were in flight at its end than
-    at its start (a slowed machine queued them), and after it, and a full collection, the same
-    workers' heap is back near where the measured load began. What grew was what the queued
-    requests held, not objects anyone keeps; a leak's objects stay. None when that cannot be
-    told (no settled samples, a worker replaced) or did not happen.
+    """Heap growth that did not outlast the load: after it, and a full collection, the same
+    workers' heap is back where the measured load began (after the lab's collection at the end
+    of warm-up). What grew was garbage waiting for a full collection (the collector runs one only
+    once long-lived objects have grown by a quarter) or what requests in flight held; a leak's
+    objects stay. None when that cannot be told (no settled samples, a worker replaced) or did
+    not happen.
 
-    Without a queue the rule does not apply: what a short run leaked can be smaller than what the
-    requests in flight at its start held, and the heap then looks "back" although it leaked.
+    Back means at or below that start, unless more requests were in flight at the load's end than
+    at its start (a slowed machine queued them): then within KEPT_SHARE of the growth. Without a
+    queue, what a short run leaked can be less than the requests in flight at its start held,
+    and a heap only near its start may have leaked.
     """
     measured = [s for s in samples if s.phase == "measure"]
     settled = [s for s in samples if s.phase == "settled"]
     if trend is None or trend.low <= 0 or not measured or not settled or not heap:
         return None
-    if in_flight_rose(measured) is False:
-        return None  # as many requests in flight at the end as at the start: not a queue
+    queued = in_flight_rose(measured) is not False
     start, end = measured[0].ts, settled[-1].ts
     before = collected_at(heap, start, measured[-1].ts) or [
         p for p in heap if start <= p.ts <= start + HEAP_WINDOW_S
@@ -88,11 +90,12 @@ def heap_came_back(
         return None
     grown = trend.low * (measured[-1].requests - measured[0].requests) / 10_000
     kept = _blocks_total(after) - _blocks_total(before)
-    if kept > KEPT_SHARE * grown:
+    if kept > (KEPT_SHARE * grown if queued else 0.0):
         return None
+    held = "requests in flight" if queued else "garbage or requests in flight"
     return (
         f"the heap grew during the load ({blocks(trend)} blocks per 10k requests) and came back "
-        f"after it ({kept:+,.0f} blocks after gc.collect()): requests in flight, not kept objects"
+        f"after it ({kept:+,.0f} blocks after gc.collect()): {held}, not kept objects"
     )
 
 
