@@ -66,10 +66,9 @@ def heap_came_back(
 ) -> str | None:
     """Heap growth that did not outlast the load: after it, and a full collection, the same
     workers' heap is back where the measured load began (after the lab's collection at the end
-    of warm-up). What grew was garbage waiting for a full collection (the collector runs one only
-    once long-lived objects have grown by a quarter) or what requests in flight held; a leak's
-    objects stay. None when that cannot be told (no settled samples, a worker replaced) or did
-    not happen.
+    of warm-up). What grew was garbage not yet collected or what requests in flight held; a
+    leak's objects stay. None when that cannot be told (no settled samples, a worker replaced)
+    or did not happen.
 
     Back means at or below that start, unless more requests were in flight at the load's end than
     at its start (a slowed machine queued them): then within KEPT_SHARE of the growth. Without a
