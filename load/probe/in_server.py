@@ -43,7 +43,6 @@ import threading
 import time
 import tracemalloc
 import weakref
-from collections import Counter
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -58,9 +57,6 @@ POLL_S = 0.05
 SAMPLE_S = 0.1
 TOP_TRACEBACKS = 300
 TOP_TYPES = 5
-# the window's largest sites by blocks, and how many of the types made there, chased first
-SITE_TRACEBACKS = 3
-SITE_TYPES = 2
 CHAIN_DEPTH = 8
 CHAIN_TRIES = 3
 CANDIDATES = 200  # the newest instances of a type grouped by where they were made
@@ -186,14 +182,12 @@ class Probe:
         try:
             gc.collect()
             snapshot = tracemalloc.take_snapshot()
-            statistics = snapshot.filter_traces(
-                [tracemalloc.Filter(False, name, all_frames=True) for name in EXCLUDED]
-            ).statistics("traceback")
-            largest = sorted(statistics, key=lambda stat: -stat.count)[:SITE_TRACEBACKS]
-            # its own allocations came after the snapshot
-            types = self.growing_types([stat.traceback for stat in largest])
+            types = self.growing_types()  # its own allocations came after the snapshot
         finally:
             tracemalloc.stop()  # whatever happens, the window's cost ends here
+        statistics = snapshot.filter_traces(
+            [tracemalloc.Filter(False, name, all_frames=True) for name in EXCLUDED]
+        ).statistics("traceback")
         held = {
             "bytes": sum(stat.size for stat in statistics),
             "blocks": sum(stat.count for stat in statistics),
@@ -211,35 +205,22 @@ class Probe:
             "ok": True, "action": "finish", "tracebacks": tracebacks, "types": types, "held": held
         }  # fmt: skip
 
-    def growing_types(self, sites: list[tracemalloc.Traceback]) -> list[dict[str, Any]]:
-        """The types that grew most in the window, each with a holder: first those made at
-        the window's largest sites (``sites``), whose holder is what keeps those lines'
-        memory, then the rest by growth. The most numerous new objects may be a bounded
-        cache's turnover or rows in flight; what piles up at the top site is the leak's."""
+    def growing_types(self) -> list[dict[str, Any]]:
         now = objgraph.typestats(shortnames=False)
-        growth = {name: count - self.types_at_start.get(name, 0) for name, count in now.items()}
-        deadline = time.monotonic() + CHAIN_BUDGET_S
-        made_at_sites = [
-            (name, growth[name])
-            for name in self.types_made_at(sites, deadline)
-            if growth.get(name, 0) >= MIN_TYPE_GROWTH
-        ][:SITE_TYPES]
-        by_growth = sorted(growth.items(), key=lambda pair: -pair[1])
-        grown = [*made_at_sites]
-        for name, count in by_growth[:TOP_TYPES]:
-            if count >= MIN_TYPE_GROWTH and name not in dict(made_at_sites):
-                grown.append((name, count))
+        growth = sorted(
+            ((name, count - self.types_at_start.get(name, 0)) for name, count in now.items()),
+            key=lambda pair: -pair[1],
+        )
+        grown = [(name, count) for name, count in growth[:TOP_TYPES] if count >= MIN_TYPE_GROWTH]
         # objects frozen by gc.freeze() (an app that freezes after start-up: its modules) are
         # invisible to gc's referrer search, so a chain could never reach a module: thaw them
         # for the search, counted above without them as at the window's start, then refreeze
         frozen = gc.get_freeze_count() > 0
         gc.unfreeze()
         # each step of objgraph's search scans every object: on a heap of millions a search
-        # takes seconds, so the sites' types and the app's own go first and share a budget
-        order = [
-            *made_at_sites,
-            *sorted(grown[len(made_at_sites) :], key=lambda pair: pair[0].startswith("builtins.")),
-        ]
+        # takes seconds, so the app's own types go first and the searches share a budget
+        deadline = time.monotonic() + CHAIN_BUDGET_S
+        order = sorted(grown, key=lambda pair: pair[0].startswith("builtins."))
         try:
             found = []
             for name, count in order:
@@ -256,22 +237,6 @@ class Probe:
             if frozen:
                 gc.collect()  # garbage made meanwhile is not frozen with the live objects
                 gc.freeze()
-
-    @staticmethod
-    def types_made_at(sites: list[tracemalloc.Traceback], deadline: float) -> list[str]:
-        """The types of the objects gc tracks that were allocated at these tracebacks, the most
-        numerous first (a scan of every object: stopped at ``deadline``)."""
-        wanted = set(sites)
-        made: Counter[str] = Counter()
-        if not wanted:
-            return []
-        for index, obj in enumerate(gc.get_objects()):
-            if index % 10_000 == 0 and time.monotonic() > deadline:
-                break
-            traceback = tracemalloc.get_object_traceback(obj)
-            if traceback is not None and traceback in wanted:
-                made[long_type_name(obj)] += 1
-        return [name for name, _ in made.most_common()]
 
     def holder(self, type_name: str) -> tuple[str | None, list[str]]:
         """A chain from a module to one of the newest instances of the type, and the lines of
@@ -324,13 +289,6 @@ class Probe:
         partial = final.with_suffix(".part")
         partial.write_text(json.dumps(answer))
         partial.replace(final)  # the lab never reads half an answer
-
-
-def long_type_name(obj: object) -> str:
-    """``module.Name``, as objgraph names types when asked for long names."""
-    kind = type(obj)
-    module = getattr(kind, "__module__", None)
-    return f"{module}.{kind.__name__}" if module else kind.__name__
 
 
 def running_loops() -> list[asyncio.AbstractEventLoop]:

@@ -146,55 +146,6 @@ def test_the_holder_is_sought_from_where_most_new_instances_were_made(tmp_path: 
     assert written_at == [f"{path}:6"]
 
 
-CROWDED_MODULE = """\
-KEPT = []
-CROWD = []
-
-
-def handle(key):
-    KEPT.append({"key": key, "text": [str(key) * 50, str(key) * 60, str(key) * 70]})
-
-
-def crowd(kind):
-    CROWD.extend(kind() for _ in range(400))
-"""
-
-
-def test_the_types_made_at_the_largest_site_are_chased_before_the_most_numerous(
-    tmp_path: Path,
-) -> None:
-    """Six kinds of small objects outnumber the leak's dicts (a cache's turnover, rows in
-    flight); the leak holds the most blocks, at one line, and its holder is the one wanted."""
-    path = tmp_path / "probe_crowded.py"
-    path.write_text(CROWDED_MODULE)
-    spec = importlib.util.spec_from_file_location("probe_crowded", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["probe_crowded"] = module
-    try:
-        spec.loader.exec_module(module)
-        kinds = [type(f"Crowd{n}", (), {"__module__": "probe_crowded"}) for n in range(6)]
-        probe = Probe(tmp_path / "probe")
-        probe.start(frames=4)
-        for key in range(300):
-            module.handle(key)
-        for kind in kinds:
-            module.crowd(kind)
-        found = probe.finish()
-    finally:
-        del sys.modules["probe_crowded"]
-        if tracemalloc.is_tracing():
-            tracemalloc.stop()
-    crowds = [t for t in found["types"] if t["type"].startswith("probe_crowded.Crowd")]
-    assert len(crowds) >= 3  # then the rest by growth
-    assert all(t["growth"] == 400 for t in crowds)
-    first = found["types"][0]
-    assert first["type"] == "builtins.dict"
-    assert first["held_by"] == "probe_crowded.KEPT (list) -> dict"
-    assert first["written_at"] == [f"{path}:6"]
-
-
 @pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
 def test_the_tasks_of_the_running_loop_are_counted_from_another_thread(
     tmp_path: Path, run: Callable[[Coroutine[Any, Any, None]], None]
