@@ -5,8 +5,10 @@ threads; a connection of the lab's own counting the build's rows in pg_stat_acti
 application_name prefix), so it still answers when the build's pool is exhausted.
 Inside: GET /metrics (asyncio tasks per worker, pool checked out) and GET /debug/stats from each
 worker (heap, gc objects), fetched in the background so a build that answers slowly never delays
-the outside samples. /metrics needs no database connection, so it still answers when a leak has
-emptied the pool (/debug/stats then times out: it asks PostgreSQL too).
+the outside samples. Where the lab's probe runs, the tasks are its count, ten times a second: the
+/metrics gauge is only as fresh as its last scrape. /metrics needs no database connection, so it
+still answers when a leak has emptied the pool (/debug/stats then times out: it asks PostgreSQL
+too).
 An app that is not this project's has none of those routes: its tasks, and the collection and
 object growth after the load, come from the probe inside it (load/run/target.py).
 """
