@@ -215,11 +215,14 @@ def merge_types(
                 entry["most"] = grown["growth"]
                 entry["held_by"] = grown["held_by"]
                 entry["written_at"] = grown.get("written_at") or []
-    # the app's own types first: they name its concepts, and a builtin container that grew
-    # (a dict, a set) is usually held by one of them
+    # types with a holder first: what keeps them is the answer; then the app's own types: they
+    # name its concepts, and a builtin container that grew (a dict, a set) is usually held by one
     ranked = sorted(
-        merged.items(), key=lambda item: (item[0].startswith("builtins."), -item[1]["growth"])
-    )
+        merged.items(),
+        key=lambda item: (
+            item[1]["held_by"] is None, item[0].startswith("builtins."), -item[1]["growth"]
+        ),
+    )  # fmt: skip
     return [
         {
             "type": name,

@@ -33,6 +33,7 @@ It imports nothing of the app, and of the lab only ``load.probe.chains`` and ``l
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
 import json
@@ -43,6 +44,7 @@ import threading
 import time
 import tracemalloc
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -56,13 +58,16 @@ DIR_ENV = "LEAKPROOF_PROBE_DIR"
 POLL_S = 0.05
 SAMPLE_S = 0.1
 TOP_TRACEBACKS = 300
-TOP_TYPES = 5
+TOP_TYPES = 5  # the types that grew most, listed with or without a holder
+CHASED_TYPES = 15  # the types searched for a holder while CHAIN_BUDGET_S lasts
 CHAIN_DEPTH = 8
 CHAIN_TRIES = 3
 CANDIDATES = 200  # the newest instances of a type grouped by where they were made
-CHAIN_BUDGET_S = 15.0
+CHAIN_BUDGET_S = 30.0  # all the holder searches of a window
+TYPE_BUDGET_S = 5.0  # one type's: a type whose instances lie deep does not starve the others
 MIN_TYPE_GROWTH = 5  # fewer new instances in a window are noise, not growth
 GROWTH_TYPES = 20  # the object types a growth answer lists
+HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a type made by a class statement
 LOOP_SEARCH_S = 2.0  # how often the server's event loop is looked for until it runs
 # the probe's and tracemalloc's own bookkeeping, and the import machinery's
 EXCLUDED = (__file__, tracemalloc.__file__, objgraph.__file__, "<frozen importlib._bootstrap>",
@@ -206,63 +211,96 @@ class Probe:
         }  # fmt: skip
 
     def growing_types(self) -> list[dict[str, Any]]:
+        """The types that grew most in the window, each with a holder if one is found in time.
+
+        The TOP_TYPES that grew most are always listed. The instances a leak keeps per request
+        are often fewer than some transient's (the rows of a stream in flight, the tuples of a
+        query), and a library's per-request root (a ``Request`` kept as a cache key) sits
+        further down: the next types, up to CHASED_TYPES, are searched too while the budget
+        lasts, and listed only when a holder is found.
+        """
         now = objgraph.typestats(shortnames=False)
         growth = sorted(
             ((name, count - self.types_at_start.get(name, 0)) for name, count in now.items()),
             key=lambda pair: -pair[1],
         )
-        grown = [(name, count) for name, count in growth[:TOP_TYPES] if count >= MIN_TYPE_GROWTH]
+        grown = [(name, count) for name, count in growth[:CHASED_TYPES] if count >= MIN_TYPE_GROWTH]
+        listed = {name for name, _ in grown[:TOP_TYPES]}
         # objects frozen by gc.freeze() (an app that freezes after start-up: its modules) are
         # invisible to gc's referrer search, so a chain could never reach a module: thaw them
         # for the search, counted above without them as at the window's start, then refreeze
         frozen = gc.get_freeze_count() > 0
         gc.unfreeze()
         # each step of objgraph's search scans every object: on a heap of millions a search
-        # takes seconds, so the app's own types go first and the searches share a budget
+        # takes seconds, so the searches share a budget, and the types classes define go
+        # first: a leak's root is some code's concept (an app's model, a framework's Request),
+        # while tuples, cells and a driver's records are what such a root holds
         deadline = time.monotonic() + CHAIN_BUDGET_S
-        order = sorted(grown, key=lambda pair: pair[0].startswith("builtins."))
         try:
+            newest = newest_instances({name for name, _ in grown}, CANDIDATES)
+            lists = (id(newest), *map(id, newest.values()))  # not holders: the search's own
+            order = sorted(
+                grown,
+                key=lambda pair: (not defined_by_a_class(newest.get(pair[0], [])),),
+            )
             found = []
             for name, count in order:
                 held_by: str | None = None
                 written: list[str] = []
                 if time.monotonic() < deadline:
                     with contextlib.suppress(Exception):  # a holder not found is no answer lost
-                        held_by, written = self.holder(name)
-                found.append(
-                    {"type": name, "growth": count, "held_by": held_by, "written_at": written}
-                )
-            return found
+                        held_by, written = self.holder(
+                            name,
+                            newest.get(name, []),
+                            min(deadline, time.monotonic() + TYPE_BUDGET_S),
+                            ignore=lists,
+                        )
+                if name in listed or held_by is not None:
+                    found.append(
+                        {"type": name, "growth": count, "held_by": held_by, "written_at": written}
+                    )
+            return sorted(found, key=lambda grown: -grown["growth"])
         finally:
             if frozen:
                 gc.collect()  # garbage made meanwhile is not frozen with the live objects
                 gc.freeze()
 
-    def holder(self, type_name: str) -> tuple[str | None, list[str]]:
+    def holder(
+        self,
+        type_name: str,
+        newest: list[Any] | None = None,
+        deadline: float | None = None,
+        ignore: tuple[int, ...] = (),
+    ) -> tuple[str | None, list[str]]:
         """A chain from a module to one of the newest instances of the type, and the lines of
         that module that write into the global the chain starts from.
 
-        The newest instances sit at the end of gc's lists. Instances the window allocated are
-        preferred, and among them those made where most of them were made (the same
-        traceback): a leak's instances pile up from one place, while the newest few may be
-        some library's bookkeeping. tracemalloc cannot tell where instances of plain classes
-        were made on Python 3.11 (their memory starts before the object): then the newest few
-        are tried in turn.
+        ``newest``: the type's newest instances, newest first (``newest_instances``); found
+        here when not given. Instances the window allocated are preferred, and among them
+        those made where most of them were made (the same traceback): a leak's instances pile
+        up from one place, while the newest few may be some library's bookkeeping. tracemalloc
+        cannot tell where instances of plain classes were made on Python 3.11 (their memory
+        starts before the object): then the newest few are tried in turn, while ``deadline``
+        (a time.monotonic() value) has not passed. ``ignore``: ids of the caller's own lists.
         """
-        candidates = objgraph.by_type(type_name)
-        newest = candidates[-CANDIDATES:][::-1]
-        del candidates
+        if newest is None:
+            newest = newest_instances({type_name}, CANDIDATES).get(type_name, [])
         made_at: dict[tracemalloc.Traceback, list[Any]] = {}
         for obj in newest:
             traceback = tracemalloc.get_object_traceback(obj)
             if traceback is not None:
                 made_at.setdefault(traceback, []).append(obj)
         tries = (max(made_at.values(), key=len) if made_at else newest)[:CHAIN_TRIES]
-        own = (id(sys._getframe()), id(newest), id(tries), id(made_at), *map(id, made_at.values()))
+        own = (id(sys._getframe()), id(newest), id(tries), id(made_at), *map(id, made_at.values()),
+               *ignore)  # fmt: skip
+        reached = module_before(deadline)
         for target in tries:
-            chain = objgraph.find_backref_chain(
-                target, objgraph.is_proper_module, max_depth=CHAIN_DEPTH, extra_ignore=own
-            )
+            try:
+                chain = objgraph.find_backref_chain(
+                    target, reached, max_depth=CHAIN_DEPTH, extra_ignore=own
+                )
+            except OutOfTime:
+                break
             if len(chain) > 1 and objgraph.is_proper_module(chain[0]):
                 return describe_chain(chain), self.writes(chain)
         return None, []
@@ -289,6 +327,59 @@ class Probe:
         partial = final.with_suffix(".part")
         partial.write_text(json.dumps(answer))
         partial.replace(final)  # the lab never reads half an answer
+
+
+def long_type_name(kind: type) -> str:
+    """A type as objgraph's ``typestats(shortnames=False)`` names it: ``module.Name``."""
+    module = getattr(kind, "__module__", None)
+    return f"{module}.{kind.__name__}" if module else kind.__name__
+
+
+class OutOfTime(Exception):
+    """A holder search ran past its deadline."""
+
+
+def module_before(deadline: float | None) -> Callable[[object], bool]:
+    """objgraph's goal for a chain (a module), which raises OutOfTime once ``deadline`` (a
+    time.monotonic() value) has passed: objgraph's search asks it of every object it reaches,
+    each step a scan of the whole heap, and has no time limit of its own."""
+
+    def reached(obj: object) -> bool:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise OutOfTime
+        return bool(objgraph.is_proper_module(obj))
+
+    return reached
+
+
+def defined_by_a_class(instances: list[Any]) -> bool:
+    """Whether these objects' type comes from a ``class`` statement in Python source (a heap
+    type whose module is a ``.py`` file), not from C (a builtin, an extension's record)."""
+    if not instances:
+        return False
+    kind = type(instances[0])
+    module = sys.modules.get(getattr(kind, "__module__", ""))
+    source = str(getattr(module, "__file__", None) or "")
+    return bool(kind.__flags__ & HEAP_TYPE) and source.endswith(".py")
+
+
+def newest_instances(type_names: set[str], most: int) -> dict[str, list[Any]]:
+    """The last ``most`` gc-tracked instances of each named type in gc's lists, last first: after
+    a collection, roughly the newest (a collection moves some objects to the end): one pass over
+    gc's objects, naming each type once (objgraph's by_type names every object: seconds on a
+    heap of millions, for each type)."""
+    names: dict[type, str] = {}
+    kept: dict[str, collections.deque[Any]] = {
+        name: collections.deque(maxlen=most) for name in type_names
+    }
+    for obj in gc.get_objects():
+        kind = type(obj)
+        name = names.get(kind)
+        if name is None:
+            name = names[kind] = long_type_name(kind)
+        if name in kept:
+            kept[name].append(obj)
+    return {name: list(reversed(objects)) for name, objects in kept.items()}
 
 
 def running_loops() -> list[asyncio.AbstractEventLoop]:

@@ -83,6 +83,20 @@ def test_types_sum_over_workers_and_keep_the_largest_holder() -> None:
     assert types[1]["type"] == "builtins.dict"  # the app's types before builtin containers
 
 
+def test_a_type_with_a_holder_comes_before_a_larger_one_without() -> None:
+    held = "starlette_app.cached (_lru_cache_wrapper) -> dict -> tuple -> Request"
+    answer = {
+        "types": [
+            {"type": "asyncpg.Record", "growth": 1000, "held_by": None},
+            {"type": "starlette.requests.Request", "growth": 50, "held_by": held},
+        ]
+    }
+    assert [t["type"] for t in merge_types([answer], APP)] == [
+        "starlette.requests.Request",
+        "asyncpg.Record",
+    ]
+
+
 def test_a_worker_that_does_not_answer_is_named_and_left_out(tmp_path: Path) -> None:
     channel = ProbeChannel(tmp_path)
     seq = channel.send("finish")

@@ -10,17 +10,19 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import tracemalloc
 import types
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
+import objgraph
 import pytest
 import uvloop
 
 from load.probe.attribution import ProbeChannel
-from load.probe.in_server import LOOP_SEARCH_S, Probe
+from load.probe.in_server import LOOP_SEARCH_S, Probe, newest_instances
 
 LEAKY_MODULE = """\
 _KEPT = {}
@@ -242,3 +244,85 @@ def test_the_launcher_puts_the_app_s_folder_first_after_its_own_imports(tmp_path
     probe_file, argv = result.stdout.splitlines()
     assert not probe_file.startswith(str(tmp_path))  # the lab's probe, not the revision's
     assert argv == "['-p', '1']"
+
+
+ROOTED_MODULE = """\
+from functools import cache
+
+
+class Request:
+    def __init__(self, key):
+        self.key = key
+
+
+class Row:
+    pass
+
+
+@cache
+def dependency(request):
+    return request.key
+
+
+def handle(key):
+    dependency(Request(key))
+
+
+def stream():
+    return [(Row(), Row(), Row(), [key], {"k": [key]}, {key}) for key in range(400)]
+"""
+
+
+def test_a_root_further_down_the_growth_is_searched_and_listed_with_its_holder(
+    tmp_path: Path,
+) -> None:
+    """Per kept request one Request; a stream in flight made many more rows, tuples, lists,
+    dicts and sets, held only by a local here (as a task's frame holds them). The Request is
+    not among the five types that grew most, yet its holder (the cached dependency) is found
+    and listed; an unheld type past the five is not listed."""
+    path = tmp_path / "probe_rooted.py"
+    path.write_text(ROOTED_MODULE)
+    spec = importlib.util.spec_from_file_location("probe_rooted", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["probe_rooted"] = module
+    try:
+        spec.loader.exec_module(module)
+        probe = Probe(tmp_path / "probe")
+        probe.start(frames=1)
+        for key in range(50):
+            module.handle(key)
+        in_flight = module.stream()
+        found = probe.finish()
+        del in_flight
+    finally:
+        del sys.modules["probe_rooted"]
+        if tracemalloc.is_tracing():
+            tracemalloc.stop()
+    names = [grown["type"] for grown in found["types"]]
+    assert "probe_rooted.Request" in names[5:]  # after the five that grew most
+    request = next(grown for grown in found["types"] if grown["type"] == "probe_rooted.Request")
+    assert (
+        request["held_by"]
+        == "probe_rooted.dependency (_lru_cache_wrapper) -> dict -> tuple -> Request"
+    )
+    assert all(grown["held_by"] for grown in found["types"][5:])
+
+
+def test_a_search_past_its_deadline_gives_up_without_an_answer(leaky: types.ModuleType) -> None:
+    for key in range(10):
+        leaky.handle(key)
+    gc.collect()
+    assert Probe(Path()).holder("probe_demo.Record", deadline=time.monotonic() - 1) == (None, [])
+    assert Probe(Path()).holder("probe_demo.Record")[0] == "probe_demo._KEPT (dict) -> Record"
+
+
+def test_newest_instances_names_types_as_objgraph_counts_them(leaky: types.ModuleType) -> None:
+    for key in range(10):
+        leaky.handle(key)
+    gc.collect()
+    every = newest_instances({"probe_demo.Record"}, 100)["probe_demo.Record"]
+    assert sorted(record.key for record in every) == list(range(10))
+    assert len(newest_instances({"probe_demo.Record"}, 3)["probe_demo.Record"]) == 3
+    assert "probe_demo.Record" in objgraph.typestats(shortnames=False)
