@@ -36,9 +36,14 @@ WINDOW_MIN_REQUESTS = 400
 WINDOW_CAP_FACTOR = 4.0
 # When a verdict is unclear at --duration, the load goes on in steps of this share of it.
 EXTEND_SHARE = 0.5
-
-
 MAX_DURATION_FACTOR = 3.0
+# Slopes are per 10k requests, so their intervals narrow with requests, not seconds: on a slow
+# machine (Python runs 2-4x slower on some days) three quick durations served 8k requests and
+# every fixed build's heap interval still straddled its limit. Without --max-duration, a verdict
+# still unclear at the cap runs on, in the same steps, until the load has served this many
+# requests, up to SLOW_CAP_FACTOR times --duration.
+MIN_VERDICT_REQUESTS = 15_000
+SLOW_CAP_FACTOR = 6.0
 # locust's master gives up (no request sent, the run cannot happen) when its workers have not all
 # connected in this time: the lab's own start in seconds, workers started by hand elsewhere later
 LOCAL_WORKERS_WAIT_S = 60.0
@@ -67,7 +72,7 @@ class LabConfig:
     warmup_s: float = 15.0
     out: Path = Path("reports")
     attribution: bool = True  # the in-process probe: heap window, sites, holders
-    max_duration_s: float | None = None  # None: MAX_DURATION_FACTOR x duration
+    max_duration_s: float | None = None  # None: MAX_DURATION_FACTOR x duration (see slow_cap_s)
     memray: bool = False
     trace_frames: int = TRACE_FRAMES
     # locust's distributed mode: a master and this many worker processes; 0: one process
@@ -89,6 +94,18 @@ class LabConfig:
         if self.max_duration_s is not None:
             return max(self.max_duration_s, self.duration_s)
         return MAX_DURATION_FACTOR * self.duration_s
+
+    @property
+    def slow_cap_s(self) -> float:
+        """The longest the load may run on a machine too slow to serve MIN_VERDICT_REQUESTS by
+        ``load_cap_s``: an explicit --max-duration is a hard cap."""
+        if self.max_duration_s is not None:
+            return self.load_cap_s
+        return SLOW_CAP_FACTOR * self.duration_s
+
+    def cap_s(self, requests_done: int) -> float:
+        """How long the load may run for a verdict, given the requests served so far."""
+        return self.load_cap_s if requests_done >= MIN_VERDICT_REQUESTS else self.slow_cap_s
 
     @property
     def window_s(self) -> float:

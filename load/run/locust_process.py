@@ -122,7 +122,7 @@ def locust_command(
     ``config.generator_wait_s``), hands them the users, adds up their statistics (the CSV files
     are its) and runs the warm-up shape."""
     users = config.users + config.slow_readers - 1
-    run_time = math.ceil(config.load_cap_s + config.window_cap_s)  # locust takes whole seconds
+    run_time = math.ceil(config.slow_cap_s + config.window_cap_s)  # locust takes whole seconds
     command = [
         sys.executable, "-m", "locust", "-f", joined(locustfiles), "--headless",
         "--host", base_url, "--users", str(users), "--spawn-rate", str(users),

@@ -91,7 +91,7 @@ def _drive(
     decided: Judgement | None = None
     extensions: list[str] = []
     deadline = (
-        time.monotonic() + config.load_cap_s + LOCUST_EXIT_GRACE_S + 15 + config.generator_wait_s
+        time.monotonic() + config.slow_cap_s + LOCUST_EXIT_GRACE_S + 15 + config.generator_wait_s
     )
     while generator.process.poll() is None and time.monotonic() < deadline:
         time.sleep(TICK_S)
@@ -110,9 +110,10 @@ def _drive(
             continue
         # the pool's cap is the service's setting, unknown here: pinned pools are not judged
         judgement = judge_now(sampler.samples, sampler.heap, progress, None)
-        if not judgement.conclusive and decide_at < config.load_cap_s:
+        cap_s = config.cap_s(progress[-1][1])  # longer on a machine too slow for the requests
+        if not judgement.conclusive and decide_at < cap_s:
             extensions.append(f"{elapsed:.0f} s: {judgement.reasons[-1]}")
-            decide_at = min(decide_at + EXTEND_SHARE * config.duration_s, config.load_cap_s)
+            decide_at = min(decide_at + EXTEND_SHARE * config.duration_s, cap_s)
             continue
         decided = judgement
         stop_path.touch()

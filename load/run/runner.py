@@ -141,7 +141,7 @@ def run_build(
     extensions: list[str] = []
     deadline = (
         time.monotonic()
-        + config.load_cap_s
+        + config.slow_cap_s
         + config.window_cap_s
         + LOCUST_EXIT_GRACE_S
         + 15
@@ -168,9 +168,10 @@ def run_build(
             continue
         workers = sampler.worker_pids_seen
         judgement = judge_now(sampler.samples, window.heap(workers), progress, pool_limit)
-        if not judgement.conclusive and decide_at < config.load_cap_s:
+        cap_s = config.cap_s(progress[-1][1])  # longer on a machine too slow for the requests
+        if not judgement.conclusive and decide_at < cap_s:
             extensions.append(f"{elapsed:.0f} s: {judgement.reasons[-1]}")
-            decide_at = min(decide_at + EXTEND_SHARE * config.duration_s, config.load_cap_s)
+            decide_at = min(decide_at + EXTEND_SHARE * config.duration_s, cap_s)
             continue
         decided = judgement
         if window.channel is not None and judgement.kind in LEAK_KINDS:

@@ -7,7 +7,7 @@ import pytest
 
 from load.cli import run_compare, run_soak
 from load.options import config_from
-from load.run.config import DEFAULT, QUICK, catalogue
+from load.run.config import DEFAULT, MIN_VERDICT_REQUESTS, QUICK, catalogue
 from load.run.locust_process import LOCUSTFILE, locust_command, worker_command
 from tests.load.lab_cli import parse
 
@@ -91,6 +91,14 @@ def test_the_probe_and_memray_are_options() -> None:
     assert chosen.load_cap_s == 90
 
 
+def test_a_slow_machine_runs_on_for_requests_unless_the_cap_was_given() -> None:
+    default = config_from(parse("compare", "--quick"))
+    assert default.cap_s(MIN_VERDICT_REQUESTS) == default.load_cap_s
+    assert default.cap_s(MIN_VERDICT_REQUESTS - 1) == 6 * default.duration_s > default.load_cap_s
+    chosen = config_from(parse("compare", "--quick", "--max-duration", "40"))
+    assert chosen.cap_s(0) == chosen.slow_cap_s == 40
+
+
 def test_memray_missing_is_one_line_naming_the_fix(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -107,7 +115,7 @@ def test_locust_gets_whole_seconds_whatever_the_window() -> None:
     config = config_from(parse("compare", "--duration", "90"))
     command = locust_command(config, "http://127.0.0.1:1", Path("/tmp/x"))
     run_time = command[command.index("--run-time") + 1]
-    assert run_time == f"{math.ceil(config.load_cap_s + config.window_cap_s)}s"
+    assert run_time == f"{math.ceil(config.slow_cap_s + config.window_cap_s)}s"
     assert "." not in run_time  # locust refuses "283.5s"
 
 
