@@ -25,7 +25,8 @@ through a folder (``LEAKPROOF_PROBE_DIR``): it writes ``command.json``; each pro
   only for a few seconds at the end of its load.
 - ``finish``: collect garbage and snapshot. What the window allocated and still holds at its end
   is what grew; it is grouped by traceback, and the types that grew get one back-reference chain
-  each, from an instance the window allocated. Then tracing stops.
+  each where one is found in time (``growing_types``), from an instance the window allocated.
+  Then tracing stops.
 
 It imports nothing of the app, and of the lab only ``load.probe.chains`` and ``load.probe.holders``.
 """
@@ -239,10 +240,7 @@ class Probe:
         try:
             newest = newest_instances({name for name, _ in grown}, CANDIDATES)
             lists = (id(newest), *map(id, newest.values()))  # not holders: the search's own
-            order = sorted(
-                grown,
-                key=lambda pair: (not defined_by_a_class(newest.get(pair[0], [])),),
-            )
+            order = sorted(grown, key=lambda pair: not defined_by_a_class(newest.get(pair[0], [])))
             found = []
             for name, count in order:
                 held_by: str | None = None
