@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import importlib.util
 import json
@@ -39,20 +40,30 @@ def handle(key):
 """
 
 
-@pytest.fixture
-def leaky(tmp_path: Path) -> Iterator[types.ModuleType]:
-    path = tmp_path / "probe_demo.py"
-    path.write_text(LEAKY_MODULE)
-    spec = importlib.util.spec_from_file_location("probe_demo", path)
+@contextlib.contextmanager
+def imported(folder: Path, name: str, source: str) -> Iterator[types.ModuleType]:
+    """``source`` written to ``folder/name.py`` and imported as ``name`` (a real module with a
+    file, as chains and written-at lines need); forgotten, and any tracing stopped, after."""
+    path = folder / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["probe_demo"] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules["probe_demo"]
-    if tracemalloc.is_tracing():
-        tracemalloc.stop()
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[name]
+        if tracemalloc.is_tracing():
+            tracemalloc.stop()
+
+
+@pytest.fixture
+def leaky(tmp_path: Path) -> Iterator[types.ModuleType]:
+    with imported(tmp_path, "probe_demo", LEAKY_MODULE) as module:
+        yield module
 
 
 def test_a_window_names_the_line_the_type_and_the_global(
@@ -120,15 +131,7 @@ def bookkeeping(key):
 def test_the_holder_is_sought_from_where_most_new_instances_were_made(tmp_path: Path) -> None:
     """The newest few dicts are some bookkeeping's; most of the window's were made by the leak.
     (Dicts that hold a list: gc tracks them, and objgraph counts only what gc tracks.)"""
-    path = tmp_path / "probe_grouped.py"
-    path.write_text(GROUPED_MODULE)
-    spec = importlib.util.spec_from_file_location("probe_grouped", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["probe_grouped"] = module
-    try:
-        spec.loader.exec_module(module)
+    with imported(tmp_path, "probe_grouped", GROUPED_MODULE) as module:
         probe = Probe(tmp_path / "probe")
         probe.start(frames=4)
         for key in range(150):
@@ -140,12 +143,8 @@ def test_the_holder_is_sought_from_where_most_new_instances_were_made(tmp_path: 
         # which a loaded machine can spend on the others first
         gc.collect()
         held_by, written_at = probe.holder("builtins.dict")
-    finally:
-        del sys.modules["probe_grouped"]
-        if tracemalloc.is_tracing():
-            tracemalloc.stop()
     assert held_by == "probe_grouped.KEPT (list) -> dict"
-    assert written_at == [f"{path}:6"]
+    assert written_at == [f"{tmp_path / 'probe_grouped.py'}:6"]
 
 
 @pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
@@ -280,15 +279,7 @@ def test_a_root_further_down_the_growth_is_searched_and_listed_with_its_holder(
     dicts and sets, held only by a local here (as a task's frame holds them). The Request is
     not among the five types that grew most, yet its holder (the cached dependency) is found
     and listed; an unheld type past the five is not listed."""
-    path = tmp_path / "probe_rooted.py"
-    path.write_text(ROOTED_MODULE)
-    spec = importlib.util.spec_from_file_location("probe_rooted", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["probe_rooted"] = module
-    try:
-        spec.loader.exec_module(module)
+    with imported(tmp_path, "probe_rooted", ROOTED_MODULE) as module:
         probe = Probe(tmp_path / "probe")
         probe.start(frames=1)
         for key in range(50):
@@ -296,10 +287,6 @@ def test_a_root_further_down_the_growth_is_searched_and_listed_with_its_holder(
         in_flight = module.stream()
         found = probe.finish()
         del in_flight
-    finally:
-        del sys.modules["probe_rooted"]
-        if tracemalloc.is_tracing():
-            tracemalloc.stop()
     names = [grown["type"] for grown in found["types"]]
     assert "probe_rooted.Request" in names[5:]  # after the five that grew most
     request = next(grown for grown in found["types"] if grown["type"] == "probe_rooted.Request")
