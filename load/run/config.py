@@ -38,10 +38,10 @@ WINDOW_CAP_FACTOR = 4.0
 EXTEND_SHARE = 0.5
 MAX_DURATION_FACTOR = 3.0
 # Slopes are per 10k requests, so their intervals narrow with requests, not seconds: on a slow
-# machine (Python runs 2-4x slower on some days) three quick durations served 8k requests and
-# every fixed build's heap interval still straddled its limit. Without --max-duration, a verdict
-# still unclear at the cap runs on, in the same steps, until the load has served this many
-# requests, up to SLOW_CAP_FACTOR times --duration.
+# machine a fixed build's interval can still straddle its limit at the cap (docs/lab.md,
+# "Intervals, and running longer"). Without --max-duration, a verdict still unclear at the cap
+# runs on, in the same steps, until the load has served this many requests, up to
+# SLOW_CAP_FACTOR times --duration.
 MIN_VERDICT_REQUESTS = 15_000
 SLOW_CAP_FACTOR = 6.0
 # locust's master gives up (no request sent, the run cannot happen) when its workers have not all
