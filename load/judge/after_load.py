@@ -9,12 +9,12 @@ the settled samples (after the load, after ``gc.collect()`` in every worker) and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from statistics import median
 
 from load.judge.kinds import LEAKED_RESOURCES, PINNED_FAILED_SHARE, Judgement, blocks
 from load.judge.slopes import Trend
-from load.probe.attribution import HeapPoint
+from load.probe.attribution import END_OF_LOAD, HeapPoint
 from load.run.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
 from load.run.sampling import Sample
 
@@ -31,16 +31,63 @@ IN_FLIGHT_ROSE = 2
 IN_FLIGHT_ROSE_SHARE = 0.2
 # a count that kept growing keeps at least this share of its growth after the load, if leaked
 KEPT_COUNT_SHARE = 0.5
+# fewer tasks than this in flight at the load's end tell too little of what one holds
+MIN_TASKS_IN_FLIGHT = 2
+
+
+@dataclass
+class Kept:
+    """What the heap kept from the end of warm-up to after the load, after gc.collect()."""
+
+    blocks: float  # the settled heap less the one at the end of warm-up, without its requests
+    in_flight: float  # what the requests in flight at the end of warm-up held (added back)
+    requests: float  # served in between
+
+
+def kept_since_warmup(samples: Sequence[Sample], heap: Sequence[HeapPoint]) -> Kept | None:
+    """The heap the load left behind, counted from the end of warm-up.
+
+    The heap collected at the end of warm-up was taken under load: it holds what the requests
+    in flight held then (tens of thousands of blocks), which the settled heap has let go. What
+    they held at the load's end is the collected heap then (``END_OF_LOAD``) less the settled
+    one; at the end of warm-up it is taken in proportion to the tasks in flight at each point.
+    None when a point is missing (no probe, a worker replaced, the load ended on its own).
+    """
+    measured = [s for s in samples if s.phase == "measure"]
+    settled = [s for s in samples if s.phase == "settled"]
+    if not measured or not settled:
+        return None
+    end = settled[-1].ts
+    warm = {p.pid: p for p in collected_at(heap, measured[0].ts, end)}
+    ended = {p.pid: p for p in heap if p.collected and p.label == END_OF_LOAD}
+    after = [p for p in heap if end - HEAP_WINDOW_S <= p.ts <= end]
+    if not warm or warm.keys() != ended.keys() or warm.keys() != {p.pid for p in after}:
+        return None
+    lowest = _lowest(after)
+    idle = {pid: min((p.tasks or 0) for p in after if p.pid == pid) for pid in lowest}
+    held_at_end = sum(max(0, ended[pid].blocks - lowest[pid]) for pid in lowest)
+    share = 1.0
+    if all(p.tasks is not None for p in [*warm.values(), *ended.values()]):
+        at_end = sum((ended[pid].tasks or 0) - idle[pid] for pid in lowest)
+        at_warm = sum((warm[pid].tasks or 0) - idle[pid] for pid in lowest)
+        if at_end >= MIN_TASKS_IN_FLIGHT:
+            share = max(0, at_warm) / at_end
+    in_flight = held_at_end * share
+    served = max(s.requests for s in samples) - measured[0].requests
+    kept = sum(lowest.values()) - sum(p.blocks for p in warm.values()) + in_flight
+    return Kept(blocks=kept, in_flight=in_flight, requests=served)
 
 
 def held_without_objects(samples: Sequence[Sample], heap: Sequence[HeapPoint]) -> str | None:
     """Allocator retention seen after the load: RSS still well above where it was when the load
     began, after gc.collect() in every worker, while the heap's blocks came back (within what
-    warm-up fills: pools, the bounded cache, kept jobs).
+    warm-up fills: pools, the bounded cache, kept jobs) and kept no more than a flat heap's
+    share since the end of warm-up (kept_since_warmup, where it can be told).
 
     A process that builds big transient things on many threads climbs in steps that a slope
     can miss (the step may fall in warm-up, the heap swings by hundreds of thousands of blocks
-    meanwhile); what it keeps afterwards is what the allocator held on to.
+    meanwhile); what it keeps afterwards is what the allocator held on to. A small object leak
+    can keep fewer blocks than warm-up fills, but it keeps them per request.
     """
     loaded = [s for s in samples if s.phase in ("warmup", "measure")]
     settled = [s for s in samples if s.phase == "settled"]
@@ -55,6 +102,12 @@ def held_without_objects(samples: Sequence[Sample], heap: Sequence[HeapPoint]) -
     grown = _blocks_total(after) - _blocks_total(before)
     if grown > max(HEAP_FLAT_BLOCKS_PER_10K, WARMUP_FILL * _blocks_total(before)):
         return None
+    kept = kept_since_warmup(samples, heap)
+    if (
+        kept is not None
+        and kept.blocks > HEAP_FLAT_BLOCKS_PER_10K * max(kept.requests, 10_000) / 10_000
+    ):
+        return None
     return (
         f"RSS held {held_mb:.1f} MB above the start of the load after gc.collect(), while the heap "
         f"came back ({grown:+,.0f} blocks)"
@@ -65,19 +118,40 @@ def heap_came_back(
     samples: Sequence[Sample], heap: Sequence[HeapPoint], trend: Trend | None
 ) -> str | None:
     """Heap growth that did not outlast the load: after it, and a full collection, the same
-    workers' heap is back where the measured load began (after the lab's collection at the end
-    of warm-up). What grew was garbage not yet collected or what requests in flight held; a
-    leak's objects stay. None when that cannot be told (no settled samples, a worker replaced)
-    or did not happen.
+    workers' heap kept less than KEPT_SHARE of what the trend grew since the end of warm-up
+    (kept_since_warmup: what requests in flight held then is counted in). What grew was garbage
+    not yet collected or what requests in flight held; a leak's objects stay. None when that
+    cannot be told (no settled samples, a worker replaced) or did not happen.
+    """
+    if trend is None or trend.low <= 0:
+        return None
+    kept = kept_since_warmup(samples, heap)
+    if kept is None:
+        return _heap_came_back_without_the_end(samples, heap, trend)
+    if kept.blocks > KEPT_SHARE * trend.low * kept.requests / 10_000:
+        return None
+    return (
+        f"the heap grew during the load ({blocks(trend)} blocks per 10k requests) and came back "
+        f"after it ({kept.blocks:+,.0f} blocks after gc.collect(), counting the "
+        f"{kept.in_flight:,.0f} that requests in flight held at the end of warm-up): garbage "
+        f"or requests in flight, not kept objects"
+    )
 
-    Back means at or below that start, unless more requests were in flight at the load's end than
-    at its start (a slowed machine queued them): then within KEPT_SHARE of the growth. Without a
+
+def _heap_came_back_without_the_end(
+    samples: Sequence[Sample], heap: Sequence[HeapPoint], trend: Trend
+) -> str | None:
+    """heap_came_back when the load's end has no collected heap (the load ended on its own): the
+    settled heap against the one collected at the end of warm-up, requests in flight and all.
+
+    Back means at or below it, unless more requests were in flight at the load's end than at
+    its start (a slowed machine queued them): then within KEPT_SHARE of the growth. Without a
     queue, what a short run leaked can be less than the requests in flight at its start held,
     and a heap only near its start may have leaked.
     """
     measured = [s for s in samples if s.phase == "measure"]
     settled = [s for s in samples if s.phase == "settled"]
-    if trend is None or trend.low <= 0 or not measured or not settled or not heap:
+    if not measured or not settled or not heap:
         return None
     queued = in_flight_rose(measured) is not False
     start, end = measured[0].ts, settled[-1].ts
@@ -117,17 +191,23 @@ def collected_at(heap: Sequence[HeapPoint], start: float, end: float) -> list[He
     must what it is compared with, or a leak smaller than the garbage looks gone."""
     first: dict[int, HeapPoint] = {}
     for point in heap:
-        if point.collected and start - HEAP_WINDOW_S <= point.ts <= end:
+        at_warmup_end = point.collected and point.label != END_OF_LOAD
+        if at_warmup_end and start - HEAP_WINDOW_S <= point.ts <= end:
             first.setdefault(point.pid, point)
     return list(first.values())
 
 
-def _blocks_total(points: Sequence[HeapPoint]) -> float:
-    """The workers' lowest block counts in a stretch of time, summed."""
+def _lowest(points: Sequence[HeapPoint]) -> dict[int, int]:
+    """Each worker's lowest block count in a stretch of time."""
     lowest: dict[int, int] = {}
     for point in points:
         lowest[point.pid] = min(lowest.get(point.pid, point.blocks), point.blocks)
-    return float(sum(lowest.values()))
+    return lowest
+
+
+def _blocks_total(points: Sequence[HeapPoint]) -> float:
+    """The workers' lowest block counts in a stretch of time, summed."""
+    return float(sum(_lowest(points).values()))
 
 
 def resources_let_go(samples: Sequence[Sample], resources: Sequence[str]) -> list[str]:

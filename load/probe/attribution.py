@@ -27,6 +27,9 @@ MIN_SITE_MB = 0.01
 # fewer blocks than this at one line is a few objects, not growth per request: listed after
 MIN_SITE_BLOCKS = 10
 TAIL_BYTES = 256  # more than one heap line
+# the label of the collected heap each worker writes at the load's end, while it still runs: with
+# the settled heap after it, what the requests in flight hold (load/judge/after_load.py)
+END_OF_LOAD = "end"
 LIBRARY_ROOTS = tuple(
     {sysconfig.get_paths()[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")}
 )
@@ -38,6 +41,8 @@ class HeapPoint:
     pid: int
     blocks: int  # memory blocks the interpreter holds (sys.getallocatedblocks)
     collected: bool = False  # taken right after a gc.collect(): no garbage waiting in it
+    tasks: int | None = None  # the process's unfinished asyncio tasks (None: not counted)
+    label: str = ""  # what the lab asked the collection for (END_OF_LOAD)
 
 
 @dataclass
@@ -93,8 +98,16 @@ class ProbeChannel:
             for line in path.read_text().splitlines():
                 parts = line.split()
                 if len(parts) >= 3:  # a line being written may have fewer; blocks are the second
-                    collected = len(parts) == 5 and parts[4] == "gc"
-                    points.append(HeapPoint(float(parts[0]), pid, int(parts[1]), collected))
+                    points.append(
+                        HeapPoint(
+                            float(parts[0]),
+                            pid,
+                            int(parts[1]),
+                            collected=len(parts) >= 5 and parts[4] == "gc",
+                            tasks=int(parts[3]) if len(parts) >= 4 and parts[3].isdigit() else None,
+                            label=parts[5] if len(parts) >= 6 else "",
+                        )
+                    )
         points.sort(key=lambda point: point.ts)
         return points
 
@@ -117,10 +130,10 @@ class ProbeChannel:
         return int(parts[3]) if len(parts) >= 4 and parts[3].isdigit() else None
 
     def ask(
-        self, action: str, pids: list[int], timeout_s: float = ANSWER_TIMEOUT_S
+        self, action: str, pids: list[int], timeout_s: float = ANSWER_TIMEOUT_S, **params: Any
     ) -> dict[int, dict[str, Any]]:
         """Send one command to these processes and wait for their answers."""
-        return self.answers(self.send(action, pids=pids), pids, timeout_s)
+        return self.answers(self.send(action, pids=pids, **params), pids, timeout_s)
 
 
 def relative(path: str, app_dir: Path) -> str:

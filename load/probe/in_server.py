@@ -17,7 +17,8 @@ through a folder (``LEAKPROOF_PROBE_DIR``): it writes ``command.json``; each pro
   outside a window. ``tasks`` counts the unfinished asyncio tasks of the event loops running in
   the process (``-`` before the server's loop runs): an app without a /metrics of its own still
   shows tasks that pile up. No search of the heap while the server runs (see running_loops).
-- ``collect``: collect garbage and write a heap line (the lab's reference at the end of warm-up).
+- ``collect``: collect garbage and write a heap line, ending in ``gc LABEL`` when given a label:
+  the lab's references under load, at the end of warm-up and at the load's end (``end``).
 - ``growth``: collect garbage and list the object types that grew since the previous call
   (objgraph), what ``/debug/growth`` does in this project's app, for any app.
 - ``start``: collect garbage, count objects by type, start tracemalloc. Tracing slows every
@@ -126,7 +127,7 @@ class Probe:
             elif action == "growth":
                 answer = self.growth()
             elif action == "collect":
-                answer = self.collect()
+                answer = self.collect(str(command.get("label", "")))
             else:
                 answer = {"ok": False, "error": f"unknown action {action!r}"}
         except Exception as error:  # answered, so the lab does not wait for nothing
@@ -141,15 +142,16 @@ class Probe:
         tracemalloc.start(frames)
         return {"ok": True, "action": "start"}
 
-    def sample(self, *, collected: bool = False) -> None:
+    def sample(self, *, collected: bool = False, label: str = "") -> None:
         self.last_sample = time.monotonic()
         if self.heap_file is None:  # opened here, after any fork: each process its own file
             self.heap_file = (self.folder / f"heap-{os.getpid()}.txt").open("a", buffering=1)
         traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else 0
         tasks = self.tasks()
+        mark = " ".join(["", "gc", label] if label else ["", "gc"]) if collected else ""
         self.heap_file.write(
             f"{time.time():.3f} {sys.getallocatedblocks()} {traced} "
-            f"{'-' if tasks is None else tasks}{' gc' if collected else ''}\n"
+            f"{'-' if tasks is None else tasks}{mark}\n"
         )
 
     def tasks(self) -> int | None:
@@ -168,10 +170,11 @@ class Probe:
             return None
         return sum(len(asyncio.all_tasks(loop)) for loop in running)
 
-    def collect(self) -> dict[str, Any]:
-        """Collect garbage and write the heap as it is then, marked as collected."""
+    def collect(self, label: str = "") -> dict[str, Any]:
+        """Collect garbage and write the heap as it is then, marked as collected (and labelled:
+        one word, which the lab looks the line up by)."""
         gc.collect()
-        self.sample(collected=True)
+        self.sample(collected=True, label="".join(label.split()))
         return {"ok": True, "action": "collect"}
 
     def growth(self) -> dict[str, Any]:

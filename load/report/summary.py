@@ -15,7 +15,7 @@ from statistics import median
 from typing import Any
 
 from app.settings import Settings
-from load.judge.after_load import revised
+from load.judge.after_load import Kept, kept_since_warmup, revised
 from load.judge.analysis import growing_resources, heap_trend, peak, requests_at, rss_trend
 from load.judge.kinds import LEAK_KINDS, judge_samples
 from load.judge.slopes import Trend
@@ -92,6 +92,16 @@ def heap_mb(heap: Trend | None, found: Attribution | None) -> float | None:
     return round(heap.slope * found.bytes_per_block / (1024 * 1024), 3)
 
 
+def _kept(kept: Kept | None) -> dict[str, int] | None:
+    if kept is None:
+        return None
+    return {
+        "blocks": round(kept.blocks),
+        "in_flight_at_warmup_end": round(kept.in_flight),
+        "requests": round(kept.requests),
+    }
+
+
 def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[str, Any]:
     samples = run.samples
     rss = [sample.rss_mb for sample in samples]
@@ -120,6 +130,7 @@ def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[
         else [round(heap_fit.low), round(heap_fit.high)],
         # blocks in MB at the size of what the window held; known where a window was traced
         "heap_slope_mb_per_10k": heap_mb(heap_fit, found),
+        "heap_kept_after_load": _kept(kept_since_warmup(samples, run.heap)),
         # where it grows: shown for a build that grows; a flat build's window holds only what
         # its bounded structures and requests in flight happened to hold when it closed
         "leak_sites": (found.sites if found and leaking else []),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from load.judge.analysis import interpolate_requests
 from load.judge.kinds import LEAK_KINDS, Judgement, judge_now
-from load.probe.attribution import Attribution, HeapPoint, ProbeChannel, collect
+from load.probe.attribution import END_OF_LOAD, Attribution, HeapPoint, ProbeChannel, collect
 from load.report import memray_capture
 from load.run import database
 from load.run.build_run import BuildRun, Live
@@ -48,6 +48,8 @@ TICK_S = 0.5
 # what the snapshot holds is what stays
 DRAIN_S = 2.0
 ANSWER_MAX_S = 60.0
+# a collection under load in a worker with a large heap; past it the load stops without it
+END_COLLECT_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -65,6 +67,12 @@ class Window:
 
     def heap(self, workers: set[int]) -> list[HeapPoint]:
         return self.channel.heap(workers) if self.channel is not None else []
+
+    def end_of_load(self, workers: list[int]) -> None:
+        """A collected heap in each worker while the load still runs, right before it stops:
+        set against the settled heap after it, it tells what the requests in flight held."""
+        if self.channel is not None and workers:
+            self.channel.ask("collect", workers, timeout_s=END_COLLECT_TIMEOUT_S, label=END_OF_LOAD)
 
 
 def run_build(
@@ -162,6 +170,7 @@ def run_build(
             baseline_taken = True
         if window_until is not None:
             if window_closes(elapsed, window_until, progress, window_requests, config):
+                window.end_of_load(serving_pids(server.pid))
                 stop_path.touch()  # locust quits at its next progress line
             continue
         if elapsed < decide_at:
@@ -175,11 +184,11 @@ def run_build(
             continue
         decided = judgement
         if window.channel is not None and judgement.kind in LEAK_KINDS:
-            serving = [process.pid for process in server_processes(server.pid)[1]]
-            window.open(config.trace_frames, serving)  # where does it grow? a few seconds more
+            window.open(config.trace_frames, serving_pids(server.pid))  # where does it grow?
             window_until = elapsed + config.window_s
             window_requests = progress[-1][1]
         else:
+            window.end_of_load(serving_pids(server.pid))
             stop_path.touch()
     timings["load"] = time.monotonic() - started
     stop_path.touch()  # also when the loop ended on its deadline: locust must not run on
@@ -192,7 +201,7 @@ def run_build(
         sampler.errors.append(f"the {build} server died during the run; see {server_log}")
     started = time.monotonic()
     if window.channel is not None and window.opened_at is not None and not server_died:
-        serving = [process.pid for process in server_processes(server.pid)[1]]
+        serving = serving_pids(server.pid)
         # requests in flight when the load stopped are not growth
         in_flight = wait_until_answered(serving, at_least_s=DRAIN_S, at_most_s=ANSWER_MAX_S)
         if in_flight:
@@ -242,6 +251,11 @@ def run_build(
         window_opened_at=window.opened_at,
         judgement=decided,
     )
+
+
+def serving_pids(leader: int) -> list[int]:
+    """The processes that serve requests: the workers, not a gunicorn arbiter."""
+    return [process.pid for process in server_processes(leader)[1]]
 
 
 def window_closes(

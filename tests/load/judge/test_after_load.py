@@ -9,13 +9,14 @@ from load.judge.after_load import (
     collected_at,
     heap_came_back,
     held_without_objects,
+    kept_since_warmup,
     resources_let_go,
     revised,
     without_kind,
 )
 from load.judge.kinds import classify
 from load.judge.slopes import Trend
-from load.probe.attribution import HeapPoint
+from load.probe.attribution import END_OF_LOAD, HeapPoint
 from load.run.sampling import Sample
 from tests.load.judge.test_kinds import FLAT_HEAP, FLAT_RSS, GROWING_HEAP
 from tests.load.samples import series
@@ -113,3 +114,57 @@ def test_a_resource_leak_whose_counts_all_fell_back_is_judged_on_the_rest() -> N
         "resource-leak",
         ["pool pinned at its cap while requests failed or stalled"],
     )
+
+
+def warm_end_and_settled(
+    samples: list[Sample], *, warm: tuple[int, int], end: tuple[int, int], after: int
+) -> list[HeapPoint]:
+    """A worker's three collected heaps as (blocks, tasks): at the end of warm-up and at the
+    load's end, both under load, and after it (3 tasks left: the server's own)."""
+    start, last = samples[0].ts, samples[-1].ts
+    return [
+        HeapPoint(start + 0.6, 1000, warm[0], collected=True, tasks=warm[1]),
+        HeapPoint(last - 2.0, 1000, end[0], collected=True, tasks=end[1], label=END_OF_LOAD),
+        HeapPoint(last - 0.5, 1000, after, collected=True, tasks=3),
+    ]
+
+
+def test_what_requests_in_flight_held_at_the_end_of_warm_up_is_not_taken_for_a_heap_come_back() -> (
+    None
+):
+    """A small leak kept less than the requests in flight held when warm-up ended: the settled
+    heap is below that reference, yet the leak's objects are there. What one task in flight
+    holds is read at the load's end (its collected heap less the settled one)."""
+    steady = series(40, rss=lambda _i: 80.0, requests_per_sample=250, tasks=lambda _i: 20)
+    samples = settled(steady, tasks=3)
+    trend = Trend(12_000.0, 5_000.0, 20_000.0)  # at least 4,875 blocks over the measured load
+    # 1,000 blocks for each of 17 requests in flight; 10,000 kept by the leak
+    leak = warm_end_and_settled(samples, warm=(497_000, 20), end=(507_000, 20), after=490_000)
+    kept = kept_since_warmup(samples, leak)
+    assert kept is not None
+    assert (kept.blocks, kept.in_flight, kept.requests) == (10_000, 17_000, 9_750)
+    assert heap_came_back(samples, leak, trend) is None
+    nothing = warm_end_and_settled(samples, warm=(497_000, 20), end=(497_000, 20), after=480_000)
+    said = heap_came_back(samples, nothing, trend)
+    assert said is not None
+    assert "came back after it (+0 blocks" in said
+    # a queue: 7 in flight at the end of warm-up, 27 at the load's end; the same leak
+    queued = warm_end_and_settled(samples, warm=(487_000, 10), end=(517_000, 30), after=490_000)
+    assert kept_since_warmup(samples, queued) == replace(kept, in_flight=7_000)
+    assert heap_came_back(samples, queued, trend) is None
+    # without the load's end, the old reference stands: the leak looks gone
+    assert kept_since_warmup(samples, [leak[0], leak[2]]) is None
+    assert heap_came_back(samples, [leak[0], leak[2]], trend) is not None
+
+
+def test_a_small_leak_that_keeps_its_blocks_per_request_is_not_allocator_retention() -> None:
+    """RSS held after the load while the heap is within what warm-up fills of the load's start:
+    the allocator's, unless the heap kept blocks per request since the end of warm-up."""
+    loaded = series(40, rss=lambda i: 80.0 + (20.0 if i > 10 else 0.0), requests_per_sample=250)
+    samples = settled(loaded, tasks=3)
+    at_start = HeapPoint(samples[0].ts + 0.5, 1000, 470_000, tasks=20)
+    leak = warm_end_and_settled(samples, warm=(497_000, 20), end=(507_000, 20), after=490_000)
+    assert held_without_objects(samples, [at_start, leak[0], leak[2]]) is not None  # unknown
+    assert held_without_objects(samples, [at_start, *leak]) is None  # 10,000 kept: a leak's
+    nothing = warm_end_and_settled(samples, warm=(497_000, 20), end=(499_000, 20), after=482_000)
+    assert held_without_objects(samples, [at_start, *nothing]) is not None

@@ -122,10 +122,16 @@ def test_heap_lines_are_read_per_worker(tmp_path: Path) -> None:
 def test_heap_lines_with_the_task_count_are_read_and_the_latest_count_is_summed(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "heap-7.txt").write_text("10.0 500 0 -\n10.1 520 0 3\n10.2 530 0 4\n10.3 5")
+    (tmp_path / "heap-7.txt").write_text(
+        "10.0 500 0 -\n10.1 520 0 3 gc\n10.2 530 0 4 gc end\n10.3 5"
+    )
     (tmp_path / "heap-8.txt").write_text("10.0 400 0 -\n10.1 410 0 6\n")
     channel = ProbeChannel(tmp_path)
-    assert [(p.pid, p.blocks) for p in channel.heap({7})] == [(7, 500), (7, 520), (7, 530)]
+    assert [(p.pid, p.blocks, p.tasks, p.collected, p.label) for p in channel.heap({7})] == [
+        (7, 500, None, False, ""),
+        (7, 520, 3, True, ""),
+        (7, 530, 4, True, "end"),
+    ]
     assert channel.tasks([7, 8]) == 10  # the torn line of 7 is left out: its last whole line
     assert channel.tasks([9]) is None  # no such process
     (tmp_path / "heap-9.txt").write_text("10.0 400 0 -\n")

@@ -22,7 +22,7 @@ import objgraph
 import pytest
 import uvloop
 
-from load.probe.attribution import ProbeChannel
+from load.probe.attribution import END_OF_LOAD, ProbeChannel
 from load.probe.in_server import LOOP_SEARCH_S, Probe, newest_instances
 
 LEAKY_MODULE = """\
@@ -216,14 +216,18 @@ def test_collect_writes_a_marked_heap_line_without_the_garbage_waiting_for_a_col
         probe.sample()
         (tmp_path / "command.json").write_text(json.dumps({"seq": 1, "action": "collect"}))
         probe.tick()
+        command = {"seq": 2, "action": "collect", "label": END_OF_LOAD}
+        (tmp_path / "command.json").write_text(json.dumps(command))
+        probe.tick()
     finally:
         gc.enable()
         probe.close()
     assert json.loads((tmp_path / f"{os.getpid()}-1.json").read_text())["ok"] is True
     points = ProbeChannel(tmp_path).heap()
-    waiting, collected = points[0], points[-1]
-    assert (waiting.collected, collected.collected) == (False, True)
+    waiting, collected, labelled = points[0], points[-2], points[-1]
+    assert (waiting.collected, collected.collected, labelled.collected) == (False, True, True)
     assert waiting.blocks - collected.blocks > 15_000  # each cycle is at least its object
+    assert (collected.label, labelled.label) == ("", END_OF_LOAD)
 
 
 def test_the_launcher_puts_the_app_s_folder_first_after_its_own_imports(tmp_path: Path) -> None:
