@@ -44,6 +44,12 @@ class Kept:
     requests: float  # served in between
 
 
+def flat_allowance(kept: Kept) -> float:
+    """The most a flat heap keeps over those requests (and over 10k at least: the estimate of
+    what was in flight is good to a few thousand blocks, however short the run)."""
+    return HEAP_FLAT_BLOCKS_PER_10K * max(kept.requests, 10_000) / 10_000
+
+
 def kept_since_warmup(samples: Sequence[Sample], heap: Sequence[HeapPoint]) -> Kept | None:
     """The heap the load left behind, counted from the end of warm-up.
 
@@ -103,10 +109,7 @@ def held_without_objects(samples: Sequence[Sample], heap: Sequence[HeapPoint]) -
     if grown > max(HEAP_FLAT_BLOCKS_PER_10K, WARMUP_FILL * _blocks_total(before)):
         return None
     kept = kept_since_warmup(samples, heap)
-    if (
-        kept is not None
-        and kept.blocks > HEAP_FLAT_BLOCKS_PER_10K * max(kept.requests, 10_000) / 10_000
-    ):
+    if kept is not None and kept.blocks > flat_allowance(kept):
         return None
     return (
         f"RSS held {held_mb:.1f} MB above the start of the load after gc.collect(), while the heap "
@@ -118,8 +121,9 @@ def heap_came_back(
     samples: Sequence[Sample], heap: Sequence[HeapPoint], trend: Trend | None
 ) -> str | None:
     """Heap growth that did not outlast the load: after it, and a full collection, the same
-    workers' heap kept less than KEPT_SHARE of what the trend grew since the end of warm-up
-    (kept_since_warmup: what requests in flight held then is counted in). What grew was garbage
+    workers' heap kept less than KEPT_SHARE of what the trend grew since the end of warm-up, or
+    no more than a flat heap would (kept_since_warmup: what requests in flight held then is
+    counted in). What grew was garbage
     not yet collected or what requests in flight held; a leak's objects stay. None when that
     cannot be told (no settled samples, a worker replaced) or did not happen.
     """
@@ -128,7 +132,7 @@ def heap_came_back(
     kept = kept_since_warmup(samples, heap)
     if kept is None:
         return _heap_came_back_without_the_end(samples, heap, trend)
-    if kept.blocks > KEPT_SHARE * trend.low * kept.requests / 10_000:
+    if kept.blocks > max(KEPT_SHARE * trend.low * kept.requests / 10_000, flat_allowance(kept)):
         return None
     return (
         f"the heap grew during the load ({blocks(trend)} blocks per 10k requests) and came back "

@@ -148,6 +148,9 @@ def test_what_requests_in_flight_held_at_the_end_of_warm_up_is_not_taken_for_a_h
     said = heap_came_back(samples, nothing, trend)
     assert said is not None
     assert "came back after it (+0 blocks" in said
+    # a few thousand either way is what the estimate of the requests in flight is good to
+    noise = warm_end_and_settled(samples, warm=(497_000, 20), end=(501_000, 20), after=484_000)
+    assert heap_came_back(samples, noise, trend) is not None
     # a queue: 7 in flight at the end of warm-up, 27 at the load's end; the same leak
     queued = warm_end_and_settled(samples, warm=(487_000, 10), end=(517_000, 30), after=490_000)
     assert kept_since_warmup(samples, queued) == replace(kept, in_flight=7_000)
