@@ -45,9 +45,8 @@ class Kept:
 
 
 def flat_allowance(kept: Kept) -> float:
-    """The most a flat heap keeps over those requests (and over 10k at least: the estimate of
-    what was in flight is good to a few thousand blocks, however short the run)."""
-    return HEAP_FLAT_BLOCKS_PER_10K * max(kept.requests, 10_000) / 10_000
+    """The most a flat heap keeps over those requests."""
+    return HEAP_FLAT_BLOCKS_PER_10K * kept.requests / 10_000
 
 
 def kept_since_warmup(samples: Sequence[Sample], heap: Sequence[HeapPoint]) -> Kept | None:
