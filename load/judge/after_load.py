@@ -63,7 +63,7 @@ def kept_since_warmup(samples: Sequence[Sample], heap: Sequence[HeapPoint]) -> K
     if not measured or not settled:
         return None
     end = settled[-1].ts
-    warm = {p.pid: p for p in collected_at(heap, measured[0].ts, end)}
+    warm = {p.pid: p for p in collected_at(heap, measured[0].ts, measured[-1].ts)}
     ended = {p.pid: p for p in heap if p.collected and p.label == END_OF_LOAD}
     after = [p for p in heap if end - HEAP_WINDOW_S <= p.ts <= end]
     if not warm or warm.keys() != ended.keys() or warm.keys() != {p.pid for p in after}:
@@ -122,9 +122,9 @@ def heap_came_back(
     """Heap growth that did not outlast the load: after it, and a full collection, the same
     workers' heap kept less than KEPT_SHARE of what the trend grew since the end of warm-up, or
     no more than a flat heap would (kept_since_warmup: what requests in flight held then is
-    counted in). What grew was garbage
-    not yet collected or what requests in flight held; a leak's objects stay. None when that
-    cannot be told (no settled samples, a worker replaced) or did not happen.
+    counted in). What grew was garbage not yet collected or what requests in flight held; a
+    leak's objects stay. None when that cannot be told (no settled samples, a worker replaced)
+    or did not happen.
     """
     if trend is None or trend.low <= 0:
         return None

@@ -148,7 +148,7 @@ class Probe:
             self.heap_file = (self.folder / f"heap-{os.getpid()}.txt").open("a", buffering=1)
         traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else 0
         tasks = self.tasks()
-        mark = " ".join(["", "gc", label] if label else ["", "gc"]) if collected else ""
+        mark = (f" gc {label}" if label else " gc") if collected else ""
         self.heap_file.write(
             f"{time.time():.3f} {sys.getallocatedblocks()} {traced} "
             f"{'-' if tasks is None else tasks}{mark}\n"

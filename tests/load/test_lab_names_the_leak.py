@@ -45,6 +45,8 @@ def test_a_soak_of_global_state_names_the_dict_its_write_and_the_line_that_made_
     leaky = summary["builds"]["leaky"]  # type: ignore[index]
     assert code == 1, summary["verdict"]  # a soak judges flat or not: the twin is not
     assert leaky["kind"] == "object-leak", leaky["kind_reasons"]
+    # what it kept after the load, with what requests in flight held at warm-up's end added back
+    assert leaky["heap_kept_after_load"]["blocks"] > 0, leaky["heap_kept_after_load"]
     held = {grown["type"]: grown for grown in leaky["growing_types"]}
     item = held["app.schemas.ItemRead"]
     assert item["held_by"] == "app.leaky.global_state._ITEMS (dict) -> ItemRead"
