@@ -55,8 +55,10 @@ def kept_since_warmup(samples: Sequence[Sample], heap: Sequence[HeapPoint]) -> K
     The heap collected at the end of warm-up was taken under load: it holds what the requests
     in flight held then (tens of thousands of blocks), which the settled heap has let go. What
     they held at the load's end is the collected heap then (``END_OF_LOAD``) less the settled
-    one; at the end of warm-up it is taken in proportion to the tasks in flight at each point.
-    None when a point is missing (no probe, a worker replaced, the load ended on its own).
+    one; at the end of warm-up it is taken in proportion to the tasks in flight at each point,
+    and at most as much: the warm-up's extra users are being stopped then, and their requests'
+    tasks wind down holding less than a steady load's. None when a point is missing (no probe,
+    a worker replaced, the load ended on its own).
     """
     measured = [s for s in samples if s.phase == "measure"]
     settled = [s for s in samples if s.phase == "settled"]
@@ -76,7 +78,7 @@ def kept_since_warmup(samples: Sequence[Sample], heap: Sequence[HeapPoint]) -> K
         at_end = sum((ended[pid].tasks or 0) - idle[pid] for pid in lowest)
         at_warm = sum((warm[pid].tasks or 0) - idle[pid] for pid in lowest)
         if at_end >= MIN_TASKS_IN_FLIGHT:
-            share = max(0, at_warm) / at_end
+            share = min(1.0, max(0, at_warm) / at_end)
     in_flight = held_at_end * share
     served = max(s.requests for s in samples) - measured[0].requests
     kept = sum(lowest.values()) - sum(p.blocks for p in warm.values()) + in_flight

@@ -155,6 +155,10 @@ def test_what_requests_in_flight_held_at_the_end_of_warm_up_is_not_taken_for_a_h
     queued = warm_end_and_settled(samples, warm=(487_000, 10), end=(517_000, 30), after=490_000)
     assert kept_since_warmup(samples, queued) == replace(kept, in_flight=7_000)
     assert heap_came_back(samples, queued, trend) is None
+    # more tasks at the end of warm-up (the warm-up's extra users winding down) count as no
+    # more in flight than at the load's end: a fixed build that kept nothing is back
+    winding = warm_end_and_settled(samples, warm=(497_000, 33), end=(497_000, 20), after=480_000)
+    assert kept_since_warmup(samples, winding) == replace(kept, blocks=0)
     # without the load's end, the old reference stands: the leak looks gone
     assert kept_since_warmup(samples, [leak[0], leak[2]]) is None
     assert heap_came_back(samples, [leak[0], leak[2]], trend) is not None
