@@ -69,6 +69,8 @@ def on_starting(server: object) -> None:
 
 
 def post_fork(_server: object, worker: object) -> None:
+    # each worker accepts a burst of connections without a wait per connection
+    worker.accepts_per_turn = _settings.accepts_per_turn  # type: ignore[attr-defined]
     # each worker draws its own jitter, so workers that grow alike do not drain together
     if _budget:
         worker.memory_limit_bytes = _budget[0].jittered()  # type: ignore[attr-defined]

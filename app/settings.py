@@ -140,6 +140,13 @@ class Settings(BaseSettings):
         "Retry-After at once.",
     )
 
+    accepts_per_turn: int = Field(
+        16,
+        ge=1,
+        le=256,
+        description="New connections a worker accepts per turn of its event loop, so a burst "
+        "of them is not accepted a few a second while it is busy; 1: uvicorn's own.",
+    )
     workers: int = Field(2, ge=1, le=64, description="gunicorn worker processes.")
     max_requests: int = Field(
         10_000, ge=0, description="Requests before a gunicorn worker is recycled (0: never)."

@@ -52,10 +52,16 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     prepare_database(settings, migrate=not args.no_migrate)
     if args.server == "uvicorn":
-        import uvicorn
+        from app.serving.single import serve
 
         print(f"serving the {args.build} build on http://{args.host}:{args.port}", file=sys.stderr)
-        uvicorn.run(target, host=args.host, port=args.port, log_level=settings.log_level)
+        serve(
+            target,
+            host=args.host,
+            port=args.port,
+            accepts_per_turn=settings.accepts_per_turn,
+            log_level=settings.log_level,
+        )
         return 0
     command = [
         sys.executable,

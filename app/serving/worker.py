@@ -29,6 +29,7 @@ from uvicorn.server import Server
 
 from app.ops.metrics import count_recycle
 from app.serving._uvicorn_worker import ServerHookWorker
+from app.serving.accept import watched
 from app.serving.memory_budget import MB, growing_sites, rss_bytes
 
 # long enough for the event loop to read requests already on accepted sockets, short enough
@@ -135,6 +136,11 @@ class CloseConnectionsWhenDraining:
 class Worker(ServerHookWorker):
     # set by gunicorn.conf.py's post_fork: this worker's budget, its jitter included
     memory_limit_bytes: int | None = None
+    # set by gunicorn.conf.py's post_fork, from the settings (app/serving/accept.py)
+    accepts_per_turn: int = 1
+
+    def listening_sockets(self) -> list[socket.socket]:
+        return watched(super().listening_sockets(), self.accepts_per_turn)
 
     def create_server(self) -> tuple[Server, ASGIApp]:
         server = DrainingServer(config=self.config, memory_limit_bytes=self.memory_limit_bytes)

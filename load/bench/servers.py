@@ -1,7 +1,8 @@
 """Server processes for ``leakproof bench``: start, wait for ready, sample memory, download, stop.
 
-Every server is one uvicorn process on loopback (uvloop and httptools, access log off for both
-builds alike), so its RSS is the worker's RSS; the one exception is the fixed build under
+Every server is one uvicorn process on loopback, started as the service starts one worker
+(``python -m app.serving``: uvloop and httptools, access log off for both builds alike), so its
+RSS is the worker's RSS; the one exception is the fixed build under
 gunicorn, whose CPU is its workers' and its arbiter's together.
 """
 
@@ -73,8 +74,9 @@ class Server:
 
 
 def start_server(name: str, target: str, env: dict[str, str], *, workers: int = 0) -> Server:
-    """Spawn ``uvicorn target`` (or, given ``workers``, gunicorn with that many workers and the
-    project's gunicorn.conf.py) and return once /health/ready answers 200."""
+    """Spawn one worker serving ``target`` (``python -m app.serving``; or, given ``workers``,
+    gunicorn with that many workers and the project's gunicorn.conf.py) and return once
+    /health/ready answers 200."""
     port = free_port()
     if workers:
         command = [
@@ -82,9 +84,11 @@ def start_server(name: str, target: str, env: dict[str, str], *, workers: int = 
             "--workers", str(workers), "--bind", f"{HOST}:{port}",
         ]  # fmt: skip
     else:
+        # the project's one-worker server (uvicorn's, accepting a burst of connections at once);
+        # its log level comes from LEAKPROOF_LOG_LEVEL
         command = [
-            sys.executable, "-m", "uvicorn", target, "--host", HOST, "--port", str(port),
-            "--no-access-log", "--log-level", "warning",
+            sys.executable, "-m", "app.serving", target, "--host", HOST, "--port", str(port),
+            "--no-access-log",
         ]  # fmt: skip
     began = time.perf_counter()
     process = subprocess.Popen(command, env={**os.environ, **env})
