@@ -20,18 +20,18 @@ the socket above 64 KiB buffered).
 from __future__ import annotations
 
 import re
+import secrets
 import time
-import uuid
 from contextvars import ContextVar
 
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.ops.metrics import UNMATCHED_ROUTE
 
-REQUEST_ID_HEADER = "x-request-id"
+REQUEST_ID_HEADER = b"x-request-id"  # as the server gives header names: lower case bytes
+CONTENT_LENGTH = b"content-length"
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 NO_REQUEST = "-"
 
@@ -39,10 +39,10 @@ current_request_id: ContextVar[str] = ContextVar("request_id", default=NO_REQUES
 
 
 def accept_request_id(offered: str | None) -> str:
-    """The client's id when it is a safe token, else a fresh one."""
+    """The client's id when it is a safe token, else a fresh one (32 random hex digits)."""
     if offered is not None and SAFE_REQUEST_ID.fullmatch(offered):
         return offered
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
 
 
 class RequestIdMiddleware:
@@ -57,15 +57,17 @@ class RequestIdMiddleware:
             return
         offered = None
         for name, value in scope["headers"]:
-            if name == REQUEST_ID_HEADER.encode():
+            if name == REQUEST_ID_HEADER:
                 offered = value.decode("latin-1")
                 break
         request_id = accept_request_id(offered)
         scope.setdefault("state", {})["request_id"] = request_id
+        header = (REQUEST_ID_HEADER, request_id.encode("latin-1"))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                # appended: no layer inside this one sets the id
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         token = current_request_id.set(request_id)
@@ -92,7 +94,9 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length", "")
+        declared = next(
+            (value for name, value in scope["headers"] if name == CONTENT_LENGTH), b""
+        )
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             # the unread body stays on the socket: close the connection rather than reuse it
             response = JSONResponse(
