@@ -94,9 +94,7 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = next(
-            (value for name, value in scope["headers"] if name == CONTENT_LENGTH), b""
-        )
+        declared = next((value for name, value in scope["headers"] if name == CONTENT_LENGTH), b"")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             # the unread body stays on the socket: close the connection rather than reuse it
             response = JSONResponse(

@@ -14,9 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ENV_PREFIX = "LEAKPROOF_"
 # the smallest memory budget a worker may get: below it a worker would be over budget idle
 MIN_WORKER_MEMORY_MB = 64
-# the admission limit's default: enough requests per connection to keep the pool busy while
-# others are being answered (docs/bench.md)
-ACTIVE_REQUESTS_PER_CONNECTION = 2
+# the admission limit's default: one request per connection the pool can hand out; a second one
+# only waited at the pool instead, where waiting costs more CPU (docs/bench.md)
+ACTIVE_REQUESTS_PER_CONNECTION = 1
 
 
 class SettingsError(RuntimeError):
@@ -129,7 +129,7 @@ class Settings(BaseSettings):
         ge=0,
         le=100_000,
         description="Requests a worker runs at once; more wait their turn in arrival order, "
-        "at most db_pool_timeout_s. Unset: 2 per database connection (pool size plus overflow); "
+        "at most db_pool_timeout_s. Unset: one per database connection (pool size plus overflow); "
         "0: no limit.",
     )
     max_queued_requests: int = Field(

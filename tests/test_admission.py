@@ -143,10 +143,10 @@ def test_the_limit_is_sized_from_the_pool_and_zero_turns_it_off(
     make_settings: SettingsFactory,
 ) -> None:
     settings = make_settings(db_pool_size=10, db_max_overflow=5)
-    assert settings.active_request_limit == 30
+    assert settings.active_request_limit == 15
     app = create_app(settings)
     assert AdmissionLimit in middleware_classes(app)
-    assert app.state.turns.max_active == 30
+    assert app.state.turns.max_active == 15
     assert app.state.turns.patience_s == settings.db_pool_timeout_s
     unlimited = create_app(make_settings(max_active_requests=0))
     assert AdmissionLimit not in middleware_classes(unlimited)

@@ -8,11 +8,12 @@ mostly) while holding its whole state: the routing and dependencies already solv
 a pool waiter, a timer. That state is memory a worker holds for nothing, and objects the cyclic
 collector scans again and again. A request that waits here holds only what the server read.
 
-The limit is sized from the database pool (``Settings.active_request_limit``): a few requests
-per connection keep the pool busy while others are being answered. A request waits for its turn
-at most the pool's timeout, as it would for a connection, so an overloaded worker answers 503
-rather than hang. Health probes and /metrics never wait: an overloaded worker must still say it
-is alive and be measured.
+The limit is sized from the database pool (``Settings.active_request_limit``): one request per
+connection the pool can hand out. A second one per connection only waited at the pool instead,
+where its wait costs more (its solved dependencies, a pool waiter and its timer). A request
+waits for its turn at most the pool's timeout, as it would for a connection, so an overloaded
+worker answers 503 rather than hang. Health probes and /metrics never wait: an overloaded
+worker must still say it is alive and be measured.
 """
 
 from __future__ import annotations

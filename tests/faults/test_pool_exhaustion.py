@@ -47,8 +47,8 @@ async def test_requests_beyond_the_pool_get_503_with_retry_after_and_nothing_lea
         LEAKPROOF_DB_MAX_OVERFLOW=str(MAX_OVERFLOW),
         LEAKPROOF_DB_POOL_TIMEOUT_S=str(POOL_TIMEOUT_S),
         LEAKPROOF_DB_STATEMENT_TIMEOUT_MS=str(STATEMENT_TIMEOUT_MS),
-        # the pool alone: the admission limit in front of it (2 requests per connection, 6
-        # here) would queue half of these first; tests/test_admission.py covers it
+        # the pool alone: the admission limit in front of it (one request per connection, 3
+        # here) would queue most of these first; tests/test_admission.py covers it
         LEAKPROOF_MAX_ACTIVE_REQUESTS="0",
     ) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
