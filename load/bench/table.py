@@ -110,7 +110,8 @@ def read_levels_table(details: Mapping[str, Any]) -> Table:
             table.add_row(label, *(show(gunicorn[c]) if c in gunicorn else "" for c in columns))
     table.caption = (
         "ratio: fixed over raw req/s of each round (the two ran back to back); undecided: the "
-        "rounds fall on both sides of the budget's floor, so another run may judge otherwise"
+        "rounds fall on both sides of the budget's floor, so another run may judge otherwise; "
+        'how far whole runs differ on a quiet machine: docs/bench.md, "On a quiet machine"'
     )
     return table
 
