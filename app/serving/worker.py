@@ -8,6 +8,9 @@ few times a minute here (tests/faults/test_recycling.py). This server waits a sh
 it stops accepting, so such requests are read and answered (with ``Connection: close``) before
 the remaining idle connections are closed. The other worker keeps accepting meanwhile.
 
+Each worker serves on gunicorn's sockets watched ``accepts_per_turn`` times, so a burst of new
+connections is accepted at once however busy the worker is (app/serving/accept.py).
+
 A worker given a memory budget (app/serving/memory_budget.py) checks its own RSS a few times a
 second and, past it, leaves exactly as a ``max_requests`` recycle does: uvicorn's
 ``should_exit``, then this drain. Either recycle is counted by reason in /metrics.
