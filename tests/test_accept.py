@@ -8,6 +8,7 @@ than seconds keeps the test independent of the machine's speed.
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -92,3 +93,12 @@ def test_uvicorn_s_own_accept_path_takes_one_connection_per_turn(tmp_path: Path)
     finally:
         server.kill()
     assert max(answered) - min(answered) >= BURST - 2, f"answered in turns {sorted(answered)}"
+
+
+def test_a_bad_setting_stops_the_single_worker_with_one_line_naming_it() -> None:
+    env = environment({"LEAKPROOF_ACCEPTS_PER_TURN": "0"})
+    command = [sys.executable, "-m", "app.serving", TARGET, "--port", str(free_port())]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "LEAKPROOF_ACCEPTS_PER_TURN" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -2,8 +2,8 @@
 
 Every server is one uvicorn process on loopback, started as the service starts one worker
 (``python -m app.serving``: uvloop and httptools, access log off for both builds alike), so its
-RSS is the worker's RSS; the one exception is the fixed build under
-gunicorn, whose CPU is its workers' and its arbiter's together.
+RSS is the worker's RSS; the one exception is the fixed build under gunicorn, whose CPU is its
+workers' and its arbiter's together.
 """
 
 from __future__ import annotations
