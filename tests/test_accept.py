@@ -16,7 +16,15 @@ import httpx
 import pytest
 
 from app.serving.accept import watched
-from tests.support.servers import ROOT, Server, environment, free_port, launch, wait_ready
+from tests.support.servers import (
+    ROOT,
+    Server,
+    environment,
+    free_port,
+    launch,
+    server_command,
+    wait_ready,
+)
 
 BURST = 12
 BUSY_TURNS = 40
@@ -43,10 +51,7 @@ def start(kind: str, accepts_per_turn: int, log_dir: Path) -> Server:
     if kind == "single":
         command = [sys.executable, "-m", "app.serving", TARGET, "--port", str(port)]
     else:
-        command = [
-            sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), TARGET,
-            "--bind", f"127.0.0.1:{port}", "--workers", "1",
-        ]  # fmt: skip
+        command = [*server_command("gunicorn", port, TARGET), "--workers", "1"]
     env = environment({"LEAKPROOF_ACCEPTS_PER_TURN": str(accepts_per_turn)})
     server = launch(kind, command, env, log_dir / f"{kind}-{port}.log", port)
     wait_ready(server, timeout_s=30)
