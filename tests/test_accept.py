@@ -46,14 +46,17 @@ def test_each_listening_socket_is_followed_by_its_copies() -> None:
             watched([listener], 0)
 
 
+def command(kind: str, port: int) -> list[str]:
+    """The single worker's command line, or gunicorn's with one worker."""
+    if kind == "single":
+        return [sys.executable, "-m", "app.serving", TARGET, "--port", str(port)]
+    return [*server_command("gunicorn", port, TARGET), "--workers", "1"]
+
+
 def start(kind: str, accepts_per_turn: int, log_dir: Path) -> Server:
     port = free_port()
-    if kind == "single":
-        command = [sys.executable, "-m", "app.serving", TARGET, "--port", str(port)]
-    else:
-        command = [*server_command("gunicorn", port, TARGET), "--workers", "1"]
     env = environment({"LEAKPROOF_ACCEPTS_PER_TURN": str(accepts_per_turn)})
-    server = launch(kind, command, env, log_dir / f"{kind}-{port}.log", port)
+    server = launch(kind, command(kind, port), env, log_dir / f"{kind}-{port}.log", port)
     wait_ready(server, timeout_s=30)
     return server
 
