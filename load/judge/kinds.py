@@ -44,6 +44,8 @@ PEAK_MB = 12.0
 # build's heap swings by a few tens of thousands with garbage and requests in flight)
 PEAK_BLOCKS = 100_000
 LEAKED_RESOURCES = ("tasks", "db_connections", "pool_checked_out", "fds")
+# the phases with load running (the heap window included)
+LOADED = ("warmup", "measure", "window")
 # the pool is "pinned" when it sits at its cap in this share of the measured samples
 PINNED_SHARE = 0.5
 # and requests fail beyond this share (a saturated but healthy pool fails none)
@@ -52,8 +54,9 @@ PINNED_FAILED_SHARE = 0.01
 # the time (requests waiting for what the pool's holders never give back; a healthy one: none)
 PINNED_STALLED_SHARE = 0.3
 PINNED_STALLED = 0.2
-# a process with this many threads has most of AnyIO's 40 busy (a healthy async worker has ~8)
-PINNED_THREADS = 30
+# threads "pinned" stand at least this many above the fewest of the run (a healthy async worker
+# adds a few for name lookups; sync code blocked on a pool adds one per request it admits)
+PINNED_EXTRA_THREADS = 8
 
 
 @dataclass
@@ -92,11 +95,15 @@ def pinned_pool(samples: Sequence[Sample], pool_limit: int | None, failed_share:
 
 
 def pinned_threads(samples: Sequence[Sample], failed_share: float) -> bool:
-    """Threads held near the thread pool's cap (AnyIO's 40 for sync endpoints and dependencies)
-    while requests fail or stall: threads blocked on something only a blocked thread could
-    release."""
-    counts = [s.threads for s in samples if s.phase == "measure"]
-    return held_at_cap(counts, PINNED_THREADS, failed_share, stalled_share(samples))
+    """Threads held at a plateau well above where the run started while requests fail or stall:
+    sync code blocked on something only a blocked thread could release. The plateau is whatever
+    bounds them (AnyIO's 40 threads, or an admission limit below it), so it is read from the run
+    rather than assumed."""
+    counts = [s.threads for s in samples if s.phase == "measure" and s.threads is not None]
+    fewest = [s.threads for s in samples if s.phase in LOADED and s.threads is not None]
+    if not counts or max(counts) - min(fewest) < PINNED_EXTRA_THREADS:
+        return False
+    return held_at_cap(counts, max(counts), failed_share, stalled_share(samples))
 
 
 def interval(trend: Trend) -> str:
@@ -126,7 +133,7 @@ def classify(
     if outside_pool:
         leaked.append(outside_pool)
     if threads_pinned:
-        leaked.append("threads pinned near the thread pool's cap while requests failed or stalled")
+        leaked.append("threads pinned at a plateau while requests failed or stalled")
     judgement.resources = leaked
     if leaked:
         judgement.kinds.append("resource-leak")

@@ -12,6 +12,7 @@ from load.judge.kinds import (
 from load.judge.slopes import Trend
 from load.probe.attribution import HeapPoint
 from load.run.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
+from load.run.sampling import Sample
 from tests.load.samples import series
 
 FLAT_RSS = Trend(0.1, -0.2, 0.4)
@@ -140,13 +141,30 @@ def test_connections_past_the_pools_are_a_resource_leak_even_at_a_bound() -> Non
     assert outside_pool(series(40, rss=lambda _i: 80.0), 15) is None
 
 
-def test_threads_held_at_the_pools_cap_while_requests_fail_are_a_resource_leak() -> None:
-    blocked = series(40, rss=lambda _i: 80.0)
-    for sample in blocked:
-        sample.threads = 39
-    assert pinned_threads(blocked, failed_share=0.02)
-    assert not pinned_threads(blocked, failed_share=0.0)  # busy threads that serve: healthy
-    assert not pinned_threads(series(40, rss=lambda _i: 80.0), failed_share=0.02)
+def threads_climbing_to(plateau: int, start: int = 6) -> list[Sample]:
+    """A run whose threads start at ``start`` and climb one per sample in warm-up to ``plateau``,
+    where they stay: sync requests blocked on a pool, up to whatever bounds them."""
+    samples = series(40, rss=lambda _i: 80.0, warmup=10)
+    for index, sample in enumerate(samples):
+        sample.threads = min(start + index * 2, plateau)
+    return samples
+
+
+def test_threads_held_at_a_plateau_while_requests_fail_are_a_resource_leak() -> None:
+    for plateau in (21, 46):  # an admission limit of 15 below AnyIO's 40; AnyIO's 40 itself
+        blocked = threads_climbing_to(plateau)
+        assert pinned_threads(blocked, failed_share=0.02), plateau
+        assert not pinned_threads(blocked, failed_share=0.0)  # busy threads that serve: healthy
     judged = classify(FLAT_RSS, FLAT_HEAP, [], pinned=False, threads_pinned=True)
     assert judged.kind == "resource-leak"
     assert judged.resources[0].startswith("threads pinned")
+
+
+def test_threads_are_pinned_only_well_above_where_the_run_started() -> None:
+    assert not pinned_threads(series(40, rss=lambda _i: 80.0), failed_share=0.02)  # flat at 8
+    lookups = threads_climbing_to(10)  # a few more for name lookups, then steady
+    assert not pinned_threads(lookups, failed_share=0.02)
+    wandering = threads_climbing_to(30)  # sync code at work: the count moves with the load
+    for index, sample in enumerate(wandering[10:]):
+        sample.threads = 30 if index % 3 == 0 else 18
+    assert not pinned_threads(wandering, failed_share=0.02)
