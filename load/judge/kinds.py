@@ -94,13 +94,23 @@ def pinned_pool(samples: Sequence[Sample], pool_limit: int | None, failed_share:
     return held_at_cap(counts, pool_limit, failed_share, stalled_share(samples))
 
 
-def pinned_threads(samples: Sequence[Sample], failed_share: float) -> bool:
-    """Threads held at a plateau well above where the run started while requests fail or stall:
-    sync code blocked on something only a blocked thread could release. The plateau is whatever
-    bounds them (AnyIO's 40 threads, or an admission limit below it), so it is read from the run
-    rather than assumed."""
+def idle_threads(samples: Sequence[Sample]) -> int | None:
+    """The server's threads in the last sample before the load began (None: none was taken)."""
+    idle = [s.threads for s in samples if s.phase == "idle" and s.threads is not None]
+    return idle[-1] if idle else None
+
+
+def pinned_threads(
+    samples: Sequence[Sample], failed_share: float, before_load: int | None = None
+) -> bool:
+    """Threads held at a plateau well above where they stood before the load (``before_load``,
+    else the run's fewest) while requests fail or stall: sync code blocked on something only a
+    blocked thread could release. The plateau is whatever bounds them (AnyIO's 40 threads, or an
+    admission limit below it), so it is read from the run rather than assumed."""
     counts = [s.threads for s in samples if s.phase == "measure" and s.threads is not None]
     fewest = [s.threads for s in samples if s.phase in LOADED and s.threads is not None]
+    if before_load is not None:
+        fewest.append(before_load)
     if not counts or max(counts) - min(fewest) < PINNED_EXTRA_THREADS:
         return False
     return held_at_cap(counts, max(counts), failed_share, stalled_share(samples))
@@ -203,6 +213,7 @@ def judge_samples(
     pool_limit: int | None,
     failed_share: float,
     heap_points: Sequence[HeapPoint] = (),
+    threads_before_load: int | None = None,
 ) -> Judgement:
     judgement = classify(
         rss,
@@ -211,7 +222,7 @@ def judge_samples(
         pinned_pool(samples, pool_limit, failed_share),
         peak_above_median(samples),
         outside_pool(samples, pool_limit),
-        pinned_threads(samples, failed_share),
+        pinned_threads(samples, failed_share, threads_before_load),
         heap_peak_above_median(heap_points, samples) if heap_points else None,
     )
     judgement.rss, judgement.heap = rss, heap
@@ -233,4 +244,5 @@ def judge_now(
         pool_limit,
         failed_share,
         heap,
+        idle_threads(samples),
     )

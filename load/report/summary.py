@@ -111,7 +111,13 @@ def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[
     if judgement is None:  # the load ended before a decision (a dead server, the deadline)
         heap_fit = heap_trend(run.heap, samples, run.progress) if run.heap else None
         judgement = judge_samples(
-            samples, rss_trend(samples), heap_fit, limit, failed_share, run.heap
+            samples,
+            rss_trend(samples),
+            heap_fit,
+            limit,
+            failed_share,
+            run.heap,
+            run.threads_before_load,
         )
     rss_fit, heap_fit = judgement.rss, judgement.heap
     judgement = revised(judgement, samples, run.heap, failed_share)  # what stayed after the load

@@ -35,7 +35,7 @@ class Live:
 @dataclass
 class BuildRun:
     target: Target  # what was served, and how the report names it
-    samples: list[Sample]
+    samples: list[Sample]  # from the start of the load
     progress: Progress
     load: LoadStats
     worker_restarts: int
@@ -52,6 +52,7 @@ class BuildRun:
     window_opened_at: float | None = None  # unix time the tracing window opened
     # what stopped the load: the report keeps it, so a verdict is the one the run acted on
     judgement: Judgement | None = None
+    threads_before_load: int | None = None  # the server's threads in the last sample before it
 
     @property
     def build(self) -> str:

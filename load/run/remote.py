@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from load.judge.analysis import interpolate_requests
-from load.judge.kinds import Judgement, judge_now
+from load.judge.kinds import Judgement, idle_threads, judge_now
 from load.run.build_run import BuildRun, Live
 from load.run.config import EXTEND_SHARE, LabConfig
 from load.run.generator import start_generator
@@ -134,6 +134,7 @@ def _drive(
         raise RuntimeError(
             f"the load generator sent no request; its log is {out / f'locust-{SERVICE}.log'}"
         )
+    threads_before_load = idle_threads(sampler.samples)
     samples = [sample for sample in sampler.samples if sample.phase != "idle"]
     interpolate_requests(samples, progress)
     mark_cooldown(samples, progress)
@@ -143,6 +144,7 @@ def _drive(
             name=SERVICE, slug=SERVICE, app=target.url, app_dir=Path.cwd(), locustfile=locustfile
         ),
         samples=samples,
+        threads_before_load=threads_before_load,
         progress=progress,
         load=read_stats(out / f"locust-{SERVICE}"),
         worker_restarts=max(0, len(sampler.processes_seen) - sampler.most_processes),

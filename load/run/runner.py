@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from load.judge.analysis import interpolate_requests
-from load.judge.kinds import LEAK_KINDS, Judgement, judge_now
+from load.judge.kinds import LEAK_KINDS, Judgement, idle_threads, judge_now
 from load.probe.attribution import END_OF_LOAD, Attribution, HeapPoint, ProbeChannel, collect
 from load.report import memray_capture
 from load.run import database
@@ -228,6 +228,7 @@ def run_build(
             f"the load generator for {build} sent no request; its log is "
             f"{out / f'locust-{slug}.log'}"
         )
+    threads_before_load = idle_threads(sampler.samples)
     samples = [sample for sample in sampler.samples if sample.phase != "idle"]
     interpolate_requests(samples, progress)
     mark_cooldown(samples, progress)
@@ -235,6 +236,7 @@ def run_build(
     return BuildRun(
         target=target,
         samples=samples,
+        threads_before_load=threads_before_load,
         progress=progress,
         load=read_stats(out / f"locust-{slug}"),
         worker_restarts=max(0, len(sampler.worker_pids_seen) - nominal_workers(config)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from load.judge.analysis import heap_peak_above_median, peak_above_median, stalled_share
 from load.judge.kinds import (
     classify,
+    idle_threads,
     outside_pool,
     pinned_pool,
     pinned_threads,
@@ -158,6 +159,18 @@ def test_threads_held_at_a_plateau_while_requests_fail_are_a_resource_leak() -> 
     judged = classify(FLAT_RSS, FLAT_HEAP, [], pinned=False, threads_pinned=True)
     assert judged.kind == "resource-leak"
     assert judged.resources[0].startswith("threads pinned")
+
+
+def test_threads_already_up_at_the_first_sample_are_measured_from_before_the_load() -> None:
+    """Blocked reads can take their threads within the first quarter second of load."""
+    blocked = threads_climbing_to(21, start=16)
+    assert not pinned_threads(blocked, failed_share=0.02)  # 16 to 21 alone: a few lookups
+    idle = series(4, rss=lambda _i: 80.0)
+    for sample in idle:
+        sample.phase, sample.threads = "idle", 6
+    assert idle_threads([*idle, *blocked]) == 6
+    assert idle_threads(blocked) is None
+    assert pinned_threads(blocked, failed_share=0.02, before_load=6)
 
 
 def test_threads_are_pinned_only_well_above_where_the_run_started() -> None:
