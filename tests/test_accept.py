@@ -105,8 +105,8 @@ def test_uvicorn_s_own_accept_path_takes_one_connection_per_turn(tmp_path: Path)
 
 def test_a_bad_setting_stops_the_single_worker_with_one_line_naming_it() -> None:
     env = environment({"LEAKPROOF_ACCEPTS_PER_TURN": "0"})
-    command = [sys.executable, "-m", "app.serving", TARGET, "--port", str(free_port())]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    started = command("single", free_port())
+    done = subprocess.run(started, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "LEAKPROOF_ACCEPTS_PER_TURN" in done.stderr
     assert "Traceback" not in done.stderr

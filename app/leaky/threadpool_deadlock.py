@@ -7,7 +7,8 @@ endpoint then reads the item through the engine, which checks out a second conne
 runs both on AnyIO's thread pool (40 threads), where a thread waiting for the pool is simply
 blocked. With ``SYNC_POOL_SIZE`` concurrent reads each holds one connection and waits for another
 that only a finished read can return: nobody finishes. Every read waits the pool timeout and
-fails (503), and meanwhile the blocked threads pile up toward 40, stalling any other sync code.
+fails (503), and meanwhile the blocked threads pile up toward 40 (or to the admission limit's
+requests per worker, where that is lower), stalling any other sync code.
 
 Sized from the mechanism: the lock-up starts at pool + overflow concurrent reads. The twin's sync
 engine keeps SQLAlchemy's default pool size (``SYNC_POOL_SIZE``, no overflow), below the ~13
@@ -19,7 +20,8 @@ and 40 threads at 64 clients in a template measured here.)
 Retained: nothing grows; connections are held (idle in transaction) and threads blocked until
 the pool timeout (``db_pool_timeout_s``) turns the waits into 503s, then it locks up again.
 
-Grows: requests in flight and ``/debug/stats`` ``threads`` (to AnyIO's 40); throughput collapses
+Grows: requests in flight and ``/debug/stats`` ``threads`` (to AnyIO's 40, or to the admission
+limit); throughput collapses
 and p99 sits at the pool timeout; ``pg_stat_activity`` shows the twin's connections "idle in
 transaction".
 

@@ -54,9 +54,12 @@ PINNED_FAILED_SHARE = 0.01
 # the time (requests waiting for what the pool's holders never give back; a healthy one: none)
 PINNED_STALLED_SHARE = 0.3
 PINNED_STALLED = 0.2
-# threads "pinned" stand at least this many above the fewest of the run (a healthy async worker
-# adds a few for name lookups; sync code blocked on a pool adds one per request it admits)
+# threads "pinned" stand at least this many per worker above their count before the load (a
+# healthy async worker adds a few for name lookups; sync code blocked on a pool adds one per
+# request it admits)
 PINNED_EXTRA_THREADS = 8
+# and count as at their plateau within this many of its top (a lookup's thread comes and goes)
+PLATEAU_SLACK_THREADS = 2
 
 
 @dataclass
@@ -95,25 +98,32 @@ def pinned_pool(samples: Sequence[Sample], pool_limit: int | None, failed_share:
 
 
 def idle_threads(samples: Sequence[Sample]) -> int | None:
-    """The server's threads in the last sample before the load began (None: none was taken)."""
+    """The server's fewest threads before the load (None: no sample was taken then). The fewest,
+    not the last: a sample is named idle until the lab has read the load's first progress line,
+    so the last one or two may already be under load."""
     idle = [s.threads for s in samples if s.phase == "idle" and s.threads is not None]
-    return idle[-1] if idle else None
+    return min(idle) if idle else None
 
 
 def pinned_threads(
     samples: Sequence[Sample], failed_share: float, before_load: int | None = None
 ) -> bool:
     """Threads held at a plateau well above where they stood before the load (``before_load``,
-    else the run's fewest) while requests fail or stall: sync code blocked on something only a
-    blocked thread could release. The plateau is whatever bounds them (AnyIO's 40 threads, or an
-    admission limit below it), so it is read from the run rather than assumed."""
+    else the run's fewest; PINNED_EXTRA_THREADS per worker) while requests fail or stall: sync
+    code blocked on something only a blocked thread could release. The plateau is whatever
+    bounds them (AnyIO's 40 threads, or an admission limit below it), so it is read from the
+    run rather than assumed."""
     counts = [s.threads for s in samples if s.phase == "measure" and s.threads is not None]
     fewest = [s.threads for s in samples if s.phase in LOADED and s.threads is not None]
     if before_load is not None:
         fewest.append(before_load)
-    if not counts or max(counts) - min(fewest) < PINNED_EXTRA_THREADS:
+    if not counts:
         return False
-    return held_at_cap(counts, max(counts), failed_share, stalled_share(samples))
+    plateau = max(counts) - PLATEAU_SLACK_THREADS
+    workers = max(s.workers for s in samples if s.phase == "measure") or 1
+    if plateau - min(fewest) < PINNED_EXTRA_THREADS * workers:
+        return False
+    return held_at_cap(counts, plateau, failed_share, stalled_share(samples))
 
 
 def interval(trend: Trend) -> str:

@@ -167,6 +167,7 @@ def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[
         "peak_tasks": _int(peak(samples, "tasks")),
         "peak_fds": _int(peak(samples, "fds")),
         "peak_threads": _int(peak(samples, "threads")),
+        "threads_before_load": run.threads_before_load,
         "worker_restarts": run.worker_restarts,
         "memory_budget": budget_text(config),
         "memory_recycles": run.recycles.get("memory"),

@@ -143,7 +143,7 @@ def test_connections_past_the_pools_are_a_resource_leak_even_at_a_bound() -> Non
 
 
 def threads_climbing_to(plateau: int, start: int = 6) -> list[Sample]:
-    """A run whose threads start at ``start`` and climb one per sample in warm-up to ``plateau``,
+    """A run whose threads start at ``start`` and climb two per sample in warm-up to ``plateau``,
     where they stay: sync requests blocked on a pool, up to whatever bounds them."""
     samples = series(40, rss=lambda _i: 80.0, warmup=10)
     for index, sample in enumerate(samples):
@@ -168,9 +168,29 @@ def test_threads_already_up_at_the_first_sample_are_measured_from_before_the_loa
     idle = series(4, rss=lambda _i: 80.0)
     for sample in idle:
         sample.phase, sample.threads = "idle", 6
+    idle[-1].threads = 16  # named idle, but taken after the load began
     assert idle_threads([*idle, *blocked]) == 6
     assert idle_threads(blocked) is None
     assert pinned_threads(blocked, failed_share=0.02, before_load=6)
+
+
+def test_a_thread_that_comes_and_goes_does_not_hide_the_plateau() -> None:
+    blocked = threads_climbing_to(21)
+    blocked[25].threads = 23  # one name lookup's thread, once
+    assert pinned_threads(blocked, failed_share=0.02, before_load=6)
+
+
+def test_the_margin_above_the_start_is_per_worker() -> None:
+    """Threads are summed over a server's workers; each worker's lookups add a few."""
+    two_workers = threads_climbing_to(24, start=12)
+    assert pinned_threads(two_workers, failed_share=0.02)  # +12 in one worker's count
+    for sample in two_workers:
+        sample.worker_anon_mb = {1001: 80.0, 1002: 80.0}
+    assert not pinned_threads(two_workers, failed_share=0.02)  # +6 a worker
+    blocked = threads_climbing_to(42, start=12)  # two workers, 15 blocked reads each
+    for sample in blocked:
+        sample.worker_anon_mb = {1001: 80.0, 1002: 80.0}
+    assert pinned_threads(blocked, failed_share=0.02)
 
 
 def test_threads_are_pinned_only_well_above_where_the_run_started() -> None:
