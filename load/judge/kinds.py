@@ -70,10 +70,20 @@ class Judgement:
     resources: list[str] = field(default_factory=list)
     rss: Trend | None = None  # the trends it was decided on (MB / blocks per 10k requests)
     heap: Trend | None = None
+    awaits_memory: bool = False  # see counts_may_fall_back
 
     @property
     def conclusive(self) -> bool:
         return self.kind != "inconclusive"
+
+    @property
+    def open_question(self) -> str | None:
+        """Why the load should run on, if it should: the verdict is unclear, or may become so."""
+        if not self.conclusive:
+            return self.reasons[-1] if self.reasons else "unclear"
+        if self.awaits_memory:
+            return "counts that may fall back after the load, with memory unclear"
+        return None
 
 
 def held_at_cap(
@@ -239,6 +249,18 @@ def judge_samples(
     return judgement
 
 
+def counts_may_fall_back(judgement: Judgement, failed_share: float) -> bool:
+    """A resource leak of growing counts alone, in a run where nothing failed, with its memory
+    unclear. After the load, counts that fall back are let go as requests in flight
+    (after_load.revised), and then the memory decides: an unclear one would leave the build
+    ``inconclusive`` with the load already over. So the load runs on while it may."""
+    if judgement.kind != "resource-leak" or failed_share > PINNED_FAILED_SHARE:
+        return False
+    if not all(name in LEAKED_RESOURCES for name in judgement.resources):
+        return False  # pinned at a bound, or past the pools: not a count in flight
+    return classify(judgement.rss, judgement.heap, [], pinned=False).kind == "inconclusive"
+
+
 def judge_now(
     samples: list[Sample], heap: list[HeapPoint], progress: Progress, pool_limit: int | None
 ) -> Judgement:
@@ -247,7 +269,7 @@ def judge_now(
     interpolate_requests(current, progress)
     requests = progress[-1][1] if progress else 0
     failed_share = (progress[-1][2] / requests) if requests else 0.0
-    return judge_samples(
+    judgement = judge_samples(
         current,
         rss_trend(current),
         heap_trend(heap, current, progress) if heap else None,
@@ -256,3 +278,5 @@ def judge_now(
         heap,
         idle_threads(samples),
     )
+    judgement.awaits_memory = counts_may_fall_back(judgement, failed_share)
+    return judgement

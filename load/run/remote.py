@@ -111,8 +111,8 @@ def _drive(
         # the pool's cap is the service's setting, unknown here: pinned pools are not judged
         judgement = judge_now(sampler.samples, sampler.heap, progress, None)
         cap_s = config.cap_s(progress[-1][1])  # longer on a machine too slow for the requests
-        if not judgement.conclusive and decide_at < cap_s:
-            extensions.append(f"{elapsed:.0f} s: {judgement.reasons[-1]}")
+        if judgement.open_question and decide_at < cap_s:
+            extensions.append(f"{elapsed:.0f} s: {judgement.open_question}")
             decide_at = min(decide_at + EXTEND_SHARE * config.duration_s, cap_s)
             continue
         decided = judgement

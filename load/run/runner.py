@@ -178,8 +178,8 @@ def run_build(
         workers = sampler.worker_pids_seen
         judgement = judge_now(sampler.samples, window.heap(workers), progress, pool_limit)
         cap_s = config.cap_s(progress[-1][1])  # longer on a machine too slow for the requests
-        if not judgement.conclusive and decide_at < cap_s:
-            extensions.append(f"{elapsed:.0f} s: {judgement.reasons[-1]}")
+        if judgement.open_question and decide_at < cap_s:
+            extensions.append(f"{elapsed:.0f} s: {judgement.open_question}")
             decide_at = min(decide_at + EXTEND_SHARE * config.duration_s, cap_s)
             continue
         decided = judgement

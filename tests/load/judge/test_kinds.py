@@ -5,6 +5,7 @@ from __future__ import annotations
 from load.judge.analysis import heap_peak_above_median, peak_above_median, stalled_share
 from load.judge.kinds import (
     classify,
+    counts_may_fall_back,
     idle_threads,
     outside_pool,
     pinned_pool,
@@ -201,3 +202,24 @@ def test_threads_are_pinned_only_well_above_where_the_run_started() -> None:
     for index, sample in enumerate(wandering[10:]):
         sample.threads = 30 if index % 3 == 0 else 18
     assert not pinned_threads(wandering, failed_share=0.02)
+
+
+def test_a_healthy_run_whose_counts_grew_runs_on_while_its_memory_is_unclear() -> None:
+    """Counts in flight fall back after the load and are let go; then the memory must decide."""
+    straddling = Trend(3_000.0, 300.0, 6_000.0)
+    counted = classify(FLAT_RSS, straddling, ["pool_checked_out"], pinned=False)
+    counted.rss, counted.heap = FLAT_RSS, straddling  # as judge_samples keeps them
+    assert counted.kind == "resource-leak"
+    assert counts_may_fall_back(counted, failed_share=0.0)
+    counted.awaits_memory = True
+    assert counted.open_question is not None
+    assert "fall back" in counted.open_question
+    assert not counts_may_fall_back(counted, failed_share=0.05)  # failures: the counts stand
+    clear = classify(FLAT_RSS, FLAT_HEAP, ["pool_checked_out"], pinned=False)
+    clear.rss, clear.heap = FLAT_RSS, FLAT_HEAP
+    assert not counts_may_fall_back(clear, failed_share=0.0)  # flat memory decides already
+    pinned = classify(FLAT_RSS, straddling, [], pinned=True)
+    pinned.rss, pinned.heap = FLAT_RSS, straddling
+    assert not counts_may_fall_back(pinned, failed_share=0.0)  # held at a bound: no count
+    assert classify(FLAT_RSS, FLAT_HEAP, [], pinned=False).open_question is None
+    assert classify(FLAT_RSS, straddling, [], pinned=False).open_question
