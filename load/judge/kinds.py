@@ -60,6 +60,9 @@ PINNED_STALLED = 0.2
 PINNED_EXTRA_THREADS = 8
 # and count as at their plateau within this many of its top (a lookup's thread comes and goes)
 PLATEAU_SLACK_THREADS = 2
+# while more than this share of requests fail: a plateau alone says little, since AnyIO keeps an
+# idle thread for 10 s and healthy ``def`` endpoints under steady load hold their peak count
+PINNED_THREADS_FAILED_SHARE = 0.02
 
 
 @dataclass
@@ -87,7 +90,11 @@ class Judgement:
 
 
 def held_at_cap(
-    counts: Sequence[float | None], cap: float | None, failed_share: float, stalled: float = 0.0
+    counts: Sequence[float | None],
+    cap: float | None,
+    failed_share: float,
+    stalled: float = 0.0,
+    failing: float = PINNED_FAILED_SHARE,
 ) -> bool:
     """A resource at its cap in most of the measured samples while requests fail, or at its cap
     a good part of the time while the service stalls: grown to a bound already, so it no longer
@@ -97,7 +104,7 @@ def held_at_cap(
     if not cap or not known:
         return False
     at_cap = sum(count >= cap for count in known) / len(known)
-    if failed_share > PINNED_FAILED_SHARE:
+    if failed_share > failing:
         return at_cap >= PINNED_SHARE
     return stalled >= PINNED_STALLED and at_cap >= PINNED_STALLED_SHARE
 
@@ -133,7 +140,8 @@ def pinned_threads(
     workers = max(s.workers for s in samples if s.phase == "measure") or 1
     if plateau - min(fewest) < PINNED_EXTRA_THREADS * workers:
         return False
-    return held_at_cap(counts, plateau, failed_share, stalled_share(samples))
+    stalled = stalled_share(samples)
+    return held_at_cap(counts, plateau, failed_share, stalled, PINNED_THREADS_FAILED_SHARE)
 
 
 def interval(trend: Trend) -> str:

@@ -155,8 +155,10 @@ def threads_climbing_to(plateau: int, start: int = 6) -> list[Sample]:
 def test_threads_held_at_a_plateau_while_requests_fail_are_a_resource_leak() -> None:
     for plateau in (21, 46):  # an admission limit of 15 below AnyIO's 40; AnyIO's 40 itself
         blocked = threads_climbing_to(plateau)
-        assert pinned_threads(blocked, failed_share=0.02), plateau
+        assert pinned_threads(blocked, failed_share=0.03), plateau
         assert not pinned_threads(blocked, failed_share=0.0)  # busy threads that serve: healthy
+        # a few shed or timed-out requests beside sync endpoints that keep their idle threads
+        assert not pinned_threads(blocked, failed_share=0.015)
     judged = classify(FLAT_RSS, FLAT_HEAP, [], pinned=False, threads_pinned=True)
     assert judged.kind == "resource-leak"
     assert judged.resources[0].startswith("threads pinned")
@@ -165,43 +167,43 @@ def test_threads_held_at_a_plateau_while_requests_fail_are_a_resource_leak() -> 
 def test_threads_already_up_at_the_first_sample_are_measured_from_before_the_load() -> None:
     """Blocked reads can take their threads within the first quarter second of load."""
     blocked = threads_climbing_to(21, start=16)
-    assert not pinned_threads(blocked, failed_share=0.02)  # 16 to 21 alone: a few lookups
+    assert not pinned_threads(blocked, failed_share=0.03)  # 16 to 21 alone: a few lookups
     idle = series(4, rss=lambda _i: 80.0)
     for sample in idle:
         sample.phase, sample.threads = "idle", 6
     idle[-1].threads = 16  # named idle, but taken after the load began
     assert idle_threads([*idle, *blocked]) == 6
     assert idle_threads(blocked) is None
-    assert pinned_threads(blocked, failed_share=0.02, before_load=6)
+    assert pinned_threads(blocked, failed_share=0.03, before_load=6)
 
 
 def test_a_thread_that_comes_and_goes_does_not_hide_the_plateau() -> None:
     blocked = threads_climbing_to(21)
     blocked[25].threads = 23  # one name lookup's thread, once
-    assert pinned_threads(blocked, failed_share=0.02, before_load=6)
+    assert pinned_threads(blocked, failed_share=0.03, before_load=6)
 
 
 def test_the_margin_above_the_start_is_per_worker() -> None:
     """Threads are summed over a server's workers; each worker's lookups add a few."""
     two_workers = threads_climbing_to(24, start=12)
-    assert pinned_threads(two_workers, failed_share=0.02)  # +12 in one worker's count
+    assert pinned_threads(two_workers, failed_share=0.03)  # +12 in one worker's count
     for sample in two_workers:
         sample.worker_anon_mb = {1001: 80.0, 1002: 80.0}
-    assert not pinned_threads(two_workers, failed_share=0.02)  # +6 a worker
+    assert not pinned_threads(two_workers, failed_share=0.03)  # +6 a worker
     blocked = threads_climbing_to(42, start=12)  # two workers, 15 blocked reads each
     for sample in blocked:
         sample.worker_anon_mb = {1001: 80.0, 1002: 80.0}
-    assert pinned_threads(blocked, failed_share=0.02)
+    assert pinned_threads(blocked, failed_share=0.03)
 
 
 def test_threads_are_pinned_only_well_above_where_the_run_started() -> None:
-    assert not pinned_threads(series(40, rss=lambda _i: 80.0), failed_share=0.02)  # flat at 8
+    assert not pinned_threads(series(40, rss=lambda _i: 80.0), failed_share=0.03)  # flat at 8
     lookups = threads_climbing_to(10)  # a few more for name lookups, then steady
-    assert not pinned_threads(lookups, failed_share=0.02)
+    assert not pinned_threads(lookups, failed_share=0.03)
     wandering = threads_climbing_to(30)  # sync code at work: the count moves with the load
     for index, sample in enumerate(wandering[10:]):
         sample.threads = 30 if index % 3 == 0 else 18
-    assert not pinned_threads(wandering, failed_share=0.02)
+    assert not pinned_threads(wandering, failed_share=0.03)
 
 
 def test_a_healthy_run_whose_counts_grew_runs_on_while_its_memory_is_unclear() -> None:
