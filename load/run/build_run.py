@@ -52,7 +52,7 @@ class BuildRun:
     window_opened_at: float | None = None  # unix time the tracing window opened
     # what stopped the load: the report keeps it, so a verdict is the one the run acted on
     judgement: Judgement | None = None
-    threads_before_load: int | None = None  # the server's threads in the last sample before it
+    threads_before_load: int | None = None  # the server's fewest threads before the load
 
     @property
     def build(self) -> str:
