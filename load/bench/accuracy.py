@@ -109,19 +109,24 @@ def judge_run(scenario: str, summary: dict[str, Any], tally: Tally) -> str:
     return outcome
 
 
+COMPARE_LOG = "compare.log"
+
+
 def run_one(scenario: str, out: Path, extra: list[str]) -> dict[str, Any] | None:
-    """One compare in a process of its own; stopped with SIGTERM, so that it stops what it
-    started, if this one is interrupted."""
+    """One compare in a process of its own, its output in ``out``/compare.log; stopped with
+    SIGTERM, so that it stops what it started, if this one is interrupted."""
     command = [sys.executable, "-m", "app.dev.cli", "compare", "--quick", "--scenarios", scenario,
                "--out", str(out), *extra]  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").unlink(missing_ok=True)  # never an old run's answer
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        code = process.wait()
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait()
+    with (out / COMPARE_LOG).open("w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            code = process.wait()
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                process.wait()
     if code not in (0, 1, 3):  # 2: the run could not happen
         return None
     try:
@@ -156,10 +161,11 @@ def run_verdicts(args: argparse.Namespace) -> int:
     tallies = {scenario: Tally() for scenario in scenarios}
     for index in range(args.runs):
         for scenario in scenarios:
-            summary = run_one(scenario, root / f"{scenario}-{index + 1}", args.lab_args)
+            folder = root / f"{scenario}-{index + 1}"
+            summary = run_one(scenario, folder, args.lab_args)
             if summary is None:
-                print(f"verdicts: {scenario} run {index + 1}: no summary (see its folder)",
-                      file=sys.stderr)  # fmt: skip
+                print(f"verdicts: {scenario} run {index + 1}: no summary; why is in "
+                      f"{folder / COMPARE_LOG}", file=sys.stderr, flush=True)  # fmt: skip
                 tallies[scenario].runs += 1
                 tallies[scenario].misses += 1
                 continue

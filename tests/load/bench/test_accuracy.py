@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from app.leaky.catalogue import SCENARIOS
-from load.bench.accuracy import EXPECTED, Tally, function_lines, judge_run, table
+from load.bench.accuracy import (
+    COMPARE_LOG,
+    EXPECTED,
+    Tally,
+    function_lines,
+    judge_run,
+    run_one,
+    table,
+)
 from load.run.config import catalogue
 from load.run.target import ROOT
 
@@ -62,3 +71,11 @@ def test_the_top_site_is_what_counts_and_a_function_is_a_line_range() -> None:
 
 def twin_with(sites: list[dict[str, Any]]) -> dict[str, Any]:
     return {"kind": "object-leak", "leak_sites": sites}
+
+
+def test_a_run_that_could_not_happen_keeps_why_in_its_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "no-such-scenario-1"
+    assert run_one("no-such-scenario", folder, []) is None
+    log = (folder / COMPARE_LOG).read_text()
+    assert "no-such-scenario" in log
+    assert "Traceback" not in log
