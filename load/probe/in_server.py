@@ -24,12 +24,13 @@ through a folder (``LEAKPROOF_PROBE_DIR``): it writes ``command.json``; each pro
 - ``start``: collect garbage, count objects by type, start tracemalloc. Tracing slows every
   allocation several times over, so the lab opens a window only on a build that grows, and
   only for a few seconds at the end of its load.
-- ``finish``: collect garbage and snapshot. What the window allocated and still holds at its end
-  is what grew; it is grouped by traceback, and the types that grew get one back-reference chain
-  each where one is found in time (``growing_types``), from an instance the window allocated.
-  Then tracing stops.
+- ``finish``: collect garbage and snapshot, twice, half a second apart. What the window allocated
+  and still holds at both looks is what grew (load/probe/looks.py); it is grouped by traceback,
+  and the types that grew get one back-reference chain each where one is found in time
+  (``growing_types``), from an instance the window allocated. Then tracing stops.
 
-It imports nothing of the app, and of the lab only ``load.probe.chains`` and ``load.probe.holders``.
+It imports nothing of the app, and of the lab only ``load.probe.chains``, ``load.probe.holders``
+and ``load.probe.looks``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ import objgraph
 
 from load.probe.chains import describe_chain
 from load.probe.holders import written_at
+from load.probe.looks import held_at_both
 
 DIR_ENV = "LEAKPROOF_PROBE_DIR"
 POLL_S = 0.05
@@ -65,6 +67,7 @@ CHASED_TYPES = 15  # the types searched for a holder while CHAIN_BUDGET_S lasts
 CHAIN_DEPTH = 8
 CHAIN_TRIES = 3
 CANDIDATES = 200  # the newest instances of a type grouped by where they were made
+SECOND_LOOK_S = 0.5  # between the two looks at a window's end (load/probe/looks.py)
 CHAIN_BUDGET_S = 30.0  # all the holder searches of a window
 TYPE_BUDGET_S = 5.0  # one type's: a type whose instances lie deep does not starve the others
 MIN_TYPE_GROWTH = 5  # fewer new instances in a window are noise, not growth
@@ -189,14 +192,13 @@ class Probe:
         if not tracemalloc.is_tracing():
             return {"ok": False, "action": "finish", "error": "no tracing window was started"}
         try:
-            gc.collect()
-            snapshot = tracemalloc.take_snapshot()
-            types = self.growing_types()  # its own allocations came after the snapshot
+            first = self.look()
+            time.sleep(SECOND_LOOK_S)  # the server runs on: what was passing through moves on
+            second = self.look()
+            types = self.growing_types()  # its own allocations came after the looks
         finally:
             tracemalloc.stop()  # whatever happens, the window's cost ends here
-        statistics = snapshot.filter_traces(
-            [tracemalloc.Filter(False, name, all_frames=True) for name in EXCLUDED]
-        ).statistics("traceback")
+        statistics = held_at_both(first, second)
         held = {
             "bytes": sum(stat.size for stat in statistics),
             "blocks": sum(stat.count for stat in statistics),
@@ -209,10 +211,20 @@ class Probe:
             }
             for stat in statistics[:TOP_TRACEBACKS]
         ]
-        del snapshot, statistics
+        del first, second, statistics
         return {
             "ok": True, "action": "finish", "tracebacks": tracebacks, "types": types, "held": held
         }  # fmt: skip
+
+    @staticmethod
+    def look() -> list[tracemalloc.Statistic]:
+        """The window's traces after a collection, by traceback, the probe's own left out."""
+        gc.collect()
+        return (
+            tracemalloc.take_snapshot()
+            .filter_traces([tracemalloc.Filter(False, name, all_frames=True) for name in EXCLUDED])
+            .statistics("traceback")
+        )
 
     def growing_types(self) -> list[dict[str, Any]]:
         """The types that grew most in the window, each with a holder if one is found in time.
