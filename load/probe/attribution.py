@@ -30,6 +30,9 @@ TAIL_BYTES = 256  # more than one heap line
 # the label of the collected heap each worker writes at the load's end, while it still runs: with
 # the settled heap after it, what the requests in flight hold (load/judge/after_load.py)
 END_OF_LOAD = "end"
+# and the label of one the lab asks for under the load before it calls an object leak: whether a
+# collection bears the growth out yet (load/judge/after_load.py: not_kept_yet)
+UNDER_LOAD = "now"
 LIBRARY_ROOTS = tuple(
     {sysconfig.get_paths()[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")}
 )

@@ -14,9 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from load.judge.after_load import not_kept_yet
 from load.judge.analysis import interpolate_requests
 from load.judge.kinds import LEAK_KINDS, Judgement, idle_threads, judge_now
-from load.probe.attribution import END_OF_LOAD, Attribution, HeapPoint, ProbeChannel, collect
+from load.probe.attribution import (
+    END_OF_LOAD,
+    UNDER_LOAD,
+    Attribution,
+    HeapPoint,
+    ProbeChannel,
+    collect,
+)
 from load.report import memray_capture
 from load.run import database
 from load.run.build_run import BuildRun, Live
@@ -71,8 +79,20 @@ class Window:
     def end_of_load(self, workers: list[int]) -> None:
         """A collected heap in each worker while the load still runs, right before it stops:
         set against the settled heap after it, it tells what the requests in flight held."""
+        self.collect(workers, END_OF_LOAD)
+
+    def confirm(self, judgement: Judgement, workers: list[int], samples: list[Sample]) -> None:
+        """Before an object leak is called: a collected heap in each worker under the load, to
+        see whether it bears the growth out yet; if not, the judgement has an open question."""
+        if self.channel is None or judgement.kind != "object-leak" or not workers:
+            return
+        self.collect(workers, UNDER_LOAD)
+        loaded = [sample for sample in samples if sample.phase != "idle"]
+        judgement.unconfirmed = not_kept_yet(loaded, self.heap(set(workers)), judgement.heap)
+
+    def collect(self, workers: list[int], label: str) -> None:
         if self.channel is not None and workers:
-            self.channel.ask("collect", workers, timeout_s=END_COLLECT_TIMEOUT_S, label=END_OF_LOAD)
+            self.channel.ask("collect", workers, timeout_s=END_COLLECT_TIMEOUT_S, label=label)
 
 
 def run_build(
@@ -178,6 +198,8 @@ def run_build(
         workers = sampler.worker_pids_seen
         judgement = judge_now(sampler.samples, window.heap(workers), progress, pool_limit)
         cap_s = config.cap_s(progress[-1][1])  # longer on a machine too slow for the requests
+        if decide_at < cap_s:
+            window.confirm(judgement, serving_pids(server.pid), sampler.samples)
         if judgement.open_question and decide_at < cap_s:
             extensions.append(f"{elapsed:.0f} s: {judgement.open_question}")
             decide_at = min(decide_at + EXTEND_SHARE * config.duration_s, cap_s)

@@ -10,13 +10,14 @@ from load.judge.after_load import (
     heap_came_back,
     held_without_objects,
     kept_since_warmup,
+    not_kept_yet,
     resources_let_go,
     revised,
     without_kind,
 )
 from load.judge.kinds import classify
 from load.judge.slopes import Trend
-from load.probe.attribution import END_OF_LOAD, HeapPoint
+from load.probe.attribution import END_OF_LOAD, UNDER_LOAD, HeapPoint
 from load.run.sampling import Sample
 from tests.load.judge.test_kinds import FLAT_HEAP, FLAT_RSS, GROWING_HEAP
 from tests.load.samples import series
@@ -175,3 +176,33 @@ def test_a_small_leak_that_keeps_its_blocks_per_request_is_not_allocator_retenti
     assert held_without_objects(samples, [at_start, *leak]) is None  # 10,000 kept: a leak's
     nothing = warm_end_and_settled(samples, warm=(497_000, 20), end=(499_000, 20), after=482_000)
     assert held_without_objects(samples, [at_start, *nothing]) is not None
+
+
+def test_an_object_leak_under_the_load_waits_until_a_collection_bears_it_out() -> None:
+    """The heap's slope under a short load can be garbage between full collections: a collected
+    heap under the load, against the one at the end of warm-up, must have kept what a leak
+    keeps (a quarter of the growth, and more than a flat heap) before the leak is called."""
+    samples = series(40, rss=lambda _i: 80.0, requests_per_sample=250)  # 9,750 measured
+    start, end = samples[0].ts, samples[-1].ts
+    trend = Trend(40_000.0, 30_000.0, 49_000.0)  # at least 7,313 blocks kept over the load
+    warm = HeapPoint(start + 0.6, 1000, 503_000, collected=True)
+
+    def now(blocks: int) -> HeapPoint:
+        return HeapPoint(end - 0.2, 1000, blocks, collected=True, label=UNDER_LOAD)
+
+    said = not_kept_yet(samples, [warm, now(508_000)], trend)
+    assert said is not None
+    assert "kept +5,000 blocks since the end of warm-up" in said
+    assert not_kept_yet(samples, [warm, now(512_000)], trend) is None  # kept: a leak's face
+    # each worker's latest collection counts, and only a collection asked for under the load
+    assert not_kept_yet(samples, [warm, now(508_000), now(512_000)], trend) is None
+    assert not_kept_yet(samples, [warm, replace(now(508_000), label="")], trend) is None
+    # one of two workers without a collection now, or a slope not above nothing: no say
+    other = HeapPoint(start + 0.6, 1001, 503_000, collected=True)
+    assert not_kept_yet(samples, [warm, other, now(508_000)], trend) is None
+    assert not_kept_yet(samples, [warm, now(508_000)], Trend(1.0, -5.0, 9.0)) is None
+    # the collection under the load is never taken for the reference at the end of warm-up
+    assert collected_at([now(508_000), warm], start, end) == [warm]
+    grown = classify(FLAT_RSS, GROWING_HEAP, [], pinned=False)
+    grown.unconfirmed = said
+    assert (grown.kind, grown.open_question) == ("object-leak", said)  # the load runs on
