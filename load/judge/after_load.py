@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from statistics import median
 
-from load.judge.kinds import LEAKED_RESOURCES, PINNED_FAILED_SHARE, Judgement, blocks
+from load.judge.kinds import (
+    LEAKED_RESOURCES,
+    PINNED_FAILED_SHARE,
+    THREADS_PINNED,
+    Judgement,
+    blocks,
+    pinned_threads,
+)
 from load.judge.slopes import Trend
 from load.probe.attribution import END_OF_LOAD, UNDER_LOAD, HeapPoint
 from load.run.config import FLAT_MB_PER_10K, HEAP_FLAT_BLOCKS_PER_10K
@@ -288,13 +295,41 @@ def without_kind(judgement: Judgement, kind: str, reason: str) -> Judgement:
     return replace(judgement, kind=decided, kinds=kinds, reasons=[*judgement.reasons, reason])
 
 
+def with_pinned_threads(
+    judgement: Judgement,
+    samples: Sequence[Sample],
+    failed_share: float,
+    threads_before_load: int | None,
+) -> Judgement:
+    """The judgement, with threads pinned if the whole run's failures show it. Requests blocked
+    on a pool fail at its timeout, in waves: at the load's decision a deadlocked build had 1.7%
+    failed, and 4.3% by the end of its run, so the decision named its threads too early to tell."""
+    if THREADS_PINNED in judgement.resources:
+        return judgement
+    if not pinned_threads(samples, failed_share, threads_before_load):
+        return judgement
+    kinds = [*judgement.kinds]
+    if "resource-leak" not in kinds:
+        kinds.insert(0, "resource-leak")  # first, as classify puts it
+    return replace(
+        judgement,
+        kind=kinds[0],
+        kinds=kinds,
+        resources=[*judgement.resources, THREADS_PINNED],
+        reasons=[*judgement.reasons, f"over the whole run: {THREADS_PINNED}"],
+    )
+
+
 def revised(
     judgement: Judgement,
     samples: Sequence[Sample],
     heap: Sequence[HeapPoint],
     failed_share: float = 0.0,
+    threads_before_load: int | None = None,
 ) -> Judgement:
-    """The judgement made under the load, revised by what stayed after it."""
+    """The judgement made under the load, revised by what stayed after it, and by the whole
+    run's failures."""
+    judgement = with_pinned_threads(judgement, samples, failed_share, threads_before_load)
     came_back = heap_came_back(samples, heap, judgement.heap) if judgement.heap else None
     if came_back and "object-leak" in judgement.kinds:
         judgement = without_kind(judgement, "object-leak", came_back)

@@ -63,6 +63,7 @@ PLATEAU_SLACK_THREADS = 2
 # while more than this share of requests fail: a plateau alone says little, since AnyIO keeps an
 # idle thread for 10 s and healthy ``def`` endpoints under steady load hold their peak count
 PINNED_THREADS_FAILED_SHARE = 0.02
+THREADS_PINNED = "threads pinned at a plateau while requests failed or stalled"
 
 
 @dataclass
@@ -173,7 +174,7 @@ def classify(
     if outside_pool:
         leaked.append(outside_pool)
     if threads_pinned:
-        leaked.append("threads pinned at a plateau while requests failed or stalled")
+        leaked.append(THREADS_PINNED)
     judgement.resources = leaked
     if leaked:
         judgement.kinds.append("resource-leak")

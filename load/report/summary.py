@@ -120,7 +120,8 @@ def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[
             run.threads_before_load,
         )
     rss_fit, heap_fit = judgement.rss, judgement.heap
-    judgement = revised(judgement, samples, run.heap, failed_share)  # what stayed after the load
+    # what stayed after the load, and what the whole run's failures show
+    judgement = revised(judgement, samples, run.heap, failed_share, run.threads_before_load)
     found = run.attribution
     leaking = judgement.kind in LEAK_KINDS
     return {

@@ -15,11 +15,11 @@ from load.judge.after_load import (
     revised,
     without_kind,
 )
-from load.judge.kinds import classify
+from load.judge.kinds import THREADS_PINNED, classify
 from load.judge.slopes import Trend
 from load.probe.attribution import END_OF_LOAD, UNDER_LOAD, HeapPoint
 from load.run.sampling import Sample
-from tests.load.judge.test_kinds import FLAT_HEAP, FLAT_RSS, GROWING_HEAP
+from tests.load.judge.test_kinds import FLAT_HEAP, FLAT_RSS, GROWING_HEAP, threads_climbing_to
 from tests.load.samples import series
 
 
@@ -206,3 +206,23 @@ def test_an_object_leak_under_the_load_waits_until_a_collection_bears_it_out() -
     grown = classify(FLAT_RSS, GROWING_HEAP, [], pinned=False)
     grown.unconfirmed = said
     assert (grown.kind, grown.open_question) == ("object-leak", said)  # the load runs on
+
+
+def test_threads_pinned_show_by_the_whole_run_s_failures_when_the_decision_came_too_early() -> None:
+    """Blocked requests fail at the pool's timeout, in waves: 1.7% had failed at the decision,
+    4.3% by the end. The whole run's share names the threads; a healthy share does not."""
+    blocked = threads_climbing_to(21)
+    outside = classify(FLAT_RSS, FLAT_HEAP, [], pinned=False, outside_pool="db connections")
+    outside.rss, outside.heap = FLAT_RSS, FLAT_HEAP
+    judged = revised(outside, blocked, [], failed_share=0.043, threads_before_load=6)
+    assert (judged.kind, judged.resources) == ("resource-leak", ["db connections", THREADS_PINNED])
+    assert judged.reasons[-1] == f"over the whole run: {THREADS_PINNED}"
+    assert revised(outside, blocked, [], failed_share=0.017, threads_before_load=6) == outside
+    flat = classify(FLAT_RSS, FLAT_HEAP, [], pinned=False)
+    flat.rss, flat.heap = FLAT_RSS, FLAT_HEAP
+    assert revised(flat, blocked, [], failed_share=0.043, threads_before_load=6).kinds == [
+        "resource-leak"
+    ]
+    named = classify(FLAT_RSS, FLAT_HEAP, [], pinned=False, threads_pinned=True)
+    again = revised(named, blocked, [], failed_share=0.043, threads_before_load=6)
+    assert again.resources == [THREADS_PINNED]  # named once
