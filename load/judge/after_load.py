@@ -302,8 +302,8 @@ def with_pinned_threads(
     threads_before_load: int | None,
 ) -> Judgement:
     """The judgement, with threads pinned if the whole run's failures show it. Requests blocked
-    on a pool fail at its timeout, in waves: at the load's decision a deadlocked build had 1.7%
-    failed, and 4.3% by the end of its run, so the decision named its threads too early to tell."""
+    on a pool fail at its timeout, in waves, so at the load's decision too few may have failed
+    yet to name the threads (docs/lab.md, threadpool-deadlock under the admission limit)."""
     if THREADS_PINNED in judgement.resources:
         return judgement
     if not pinned_threads(samples, failed_share, threads_before_load):
