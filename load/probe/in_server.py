@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import faulthandler
 import gc
 import json
 import os
@@ -457,6 +458,9 @@ def main() -> None:
         arguments = arguments[2:]
     if not arguments:
         sys.exit(USAGE)
+    # a crash in native code (a driver, a profiler's hooks) leaves the Python stack of every
+    # thread in the server's log, not only a signal in its exit status
+    faulthandler.enable()
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         install(Path(folder))

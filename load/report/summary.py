@@ -102,6 +102,14 @@ def _kept(kept: Kept | None) -> dict[str, int] | None:
     }
 
 
+def died_reason(run: BuildRun) -> dict[str, str]:
+    """What the verdict says of a server that died: how it ended, and where its log is."""
+    if not run.server_died:
+        return {}
+    log = f"server-{run.target.slug}.log"
+    return {"server_died_reason": f"the server died during the run ({run.server_ended}); see {log}"}
+
+
 def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[str, Any]:
     samples = run.samples
     rss = [sample.rss_mb for sample in samples]
@@ -174,6 +182,7 @@ def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[
         "memory_recycles": run.recycles.get("memory"),
         "request_recycles": run.recycles.get("requests"),
         "server_died": run.server_died,
+        **died_reason(run),
         "pool_limit": limit,
         "growing": growing_resources(samples),
         "samples": len(samples),

@@ -44,6 +44,7 @@ class BuildRun:
     errors: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step of the run
     server_died: bool = False
+    server_ended: str = ""  # how a server that died ended: "killed by SIGSEGV", "exit code 1"
     heap: list[HeapPoint] = field(default_factory=list)
     attribution: Attribution | None = None  # None: the probe was off
     extensions: list[str] = field(default_factory=list)  # why the load ran past --duration

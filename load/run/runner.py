@@ -219,8 +219,11 @@ def run_build(
     sampler.stop()
     generator.stop()
     server_died = server.process.poll() is not None
+    server_ended = server.how_it_ended() if server_died else ""
     if server_died:
-        sampler.errors.append(f"the {build} server died during the run; see {server_log}")
+        sampler.errors.append(
+            f"the {build} server died during the run ({server_ended}); see {server_log}"
+        )
     started = time.monotonic()
     if window.channel is not None and window.opened_at is not None and not server_died:
         serving = serving_pids(server.pid)
@@ -267,6 +270,7 @@ def run_build(
         errors=sampler.errors + window.attribution.notes,
         timings={name: round(seconds, 1) for name, seconds in timings.items()},
         server_died=server_died,
+        server_ended=server_ended,
         heap=heap,
         attribution=window.attribution if window.opened_at is not None else None,
         extensions=extensions,

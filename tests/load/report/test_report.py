@@ -77,6 +77,18 @@ def test_summary_json_keeps_the_names_scripts_read(tmp_path: Path) -> None:
     assert summary["builds"]["fixed"]["rss_slope_mb_per_10k"] == 0.0
 
 
+def test_a_fixed_server_that_died_fails_with_how_it_ended_and_its_log(tmp_path: Path) -> None:
+    config = LabConfig(out=tmp_path)
+    settings = Settings(_env_file=None, database_url="postgresql://lab@localhost/lab")
+    died = fake_run("fixed", 0.0)
+    died.server_died, died.server_ended = True, "killed by SIGSEGV"
+    fixed = build_summary(died, config, settings)
+    verdict = judge_compare(fixed, build_summary(fake_run("leaky", 0.5), config, settings))
+    assert not verdict.ok
+    expected = "fixed: the server died during the run (killed by SIGSEGV); see server-fixed.log"
+    assert expected in verdict.reasons
+
+
 def test_samples_csv_has_every_sample_of_every_build(tmp_path: Path) -> None:
     write_everything(tmp_path)
     with (tmp_path / "samples.csv").open(newline="") as file:
