@@ -18,6 +18,10 @@ MISSING = (
     "(or `uv sync`, which installs the lab's dependencies)"
 )
 FLAMEGRAPH_TIMEOUT_S = 300.0
+DIED_UNDER_MEMRAY = (
+    "it ran under memray, whose support for greenlet (SQLAlchemy's asyncio layer runs on it) is "
+    "experimental: run it again without --memray to tell a crash of memray's from the app's"
+)
 
 
 def available() -> bool:

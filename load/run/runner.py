@@ -95,6 +95,15 @@ class Window:
             self.channel.ask("collect", workers, timeout_s=END_COLLECT_TIMEOUT_S, label=label)
 
 
+def died_notes(build: str, ended: str, log: Path, *, under_memray: bool) -> list[str]:
+    """What the report says of a server that died: how it ended and where its log is; under
+    memray, also how to tell memray's own crash from the app's."""
+    notes = [f"the {build} server died during the run ({ended}); see {log}"]
+    if under_memray:
+        notes.append(memray_capture.DIED_UNDER_MEMRAY)
+    return notes
+
+
 def run_build(
     target: Target,
     config: LabConfig,
@@ -221,9 +230,7 @@ def run_build(
     server_died = server.process.poll() is not None
     server_ended = server.how_it_ended() if server_died else ""
     if server_died:
-        sampler.errors.append(
-            f"the {build} server died during the run ({server_ended}); see {server_log}"
-        )
+        sampler.errors += died_notes(build, server_ended, server_log, under_memray=config.memray)
     started = time.monotonic()
     if window.channel is not None and window.opened_at is not None and not server_died:
         serving = serving_pids(server.pid)

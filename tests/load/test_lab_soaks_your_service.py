@@ -64,6 +64,33 @@ def test_the_same_route_without_the_append_is_flat(tmp_path: Path) -> None:
     assert build["leak_sites"] == []
 
 
+def test_memray_captures_every_gunicorn_worker_and_the_report_links_each_flamegraph(
+    tmp_path: Path,
+) -> None:
+    """The service here has no greenlet: memray's support for it is experimental, and a short
+    run of this project's app under memray has died with a native crash (docs/lab.md)."""
+    service, out = tmp_path / "service", tmp_path / "report"
+    write_app(service, leaky=False)
+    code, summary = leakproof(
+        tmp_path, out, "soak", "--app", "notes:app", "--app-dir", str(service),
+        "--locustfile", str(service / "locustfile.py"), "--server", "gunicorn", "--workers", "2",
+        "--max-duration", "12", "--memray",
+    )  # fmt: skip
+    build = summary["builds"]["notes:app"]
+    assert not build["server_died"], build["notes"]
+    assert build["worker_restarts"] == 0
+    pages = build["memray_flamegraphs"]
+    # the arbiter's capture, then one per worker, named by its pid: the workers the probe saw
+    assert "memray-notes-app.html" in pages
+    workers = {page.split(".")[1] for page in pages if page != "memray-notes-app.html"}
+    probed = {path.stem.removeprefix("heap-") for path in (out / "probe-notes-app").glob("heap-*")}
+    assert len(workers) == 2, pages
+    assert workers < probed, (pages, probed)
+    html = (out / "report.html").read_text()
+    assert all((out / page).stat().st_size > 0 and page in html for page in pages)
+    assert code in (0, 3)  # flat, or too short to call it flat; never a failure
+
+
 def test_did_my_fix_fix_it_compares_two_revisions(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     leaky_then_fixed(repo)

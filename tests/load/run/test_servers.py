@@ -1,4 +1,5 @@
-"""The wait for requests in flight before the heap snapshot: an open request is waited out."""
+"""How the lab waits on the servers it starts, and what it says when one dies: an open request
+is waited out before the heap snapshot; a crash is named by its signal, its stack in the log."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from load.run.readiness import free_port
+from load.run.runner import died_notes
 from load.run.servers import Children, client_connections, wait_until_answered
 
 # a server that answers each connection after a delay given by the first byte sent (seconds)
@@ -115,3 +117,14 @@ def test_a_server_that_exits_is_named_by_its_exit_code(tmp_path: Path) -> None:
         assert child.how_it_ended() == "exit code 3"
     finally:
         children.stop_all()
+
+
+def test_a_server_that_died_under_memray_says_how_to_tell_whose_crash_it_was() -> None:
+    log = Path("out/server-fixed.log")
+    alone = died_notes("fixed", "killed by SIGSEGV", log, under_memray=False)
+    assert alone == [
+        "the fixed server died during the run (killed by SIGSEGV); see out/server-fixed.log"
+    ]
+    under = died_notes("fixed", "killed by SIGSEGV", log, under_memray=True)
+    assert under[0] == alone[0]
+    assert "run it again without --memray" in under[1]
