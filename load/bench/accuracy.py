@@ -110,6 +110,14 @@ def judge_run(scenario: str, summary: dict[str, Any], tally: Tally) -> str:
 
 
 COMPARE_LOG = "compare.log"
+# when none of the first runs could happen (no database, a bad option), no later one will: the
+# command stops and says why rather than tally every run as a miss
+FIRST_RUNS_THAT_MUST_HAPPEN = 2
+
+
+def last_line(log: Path) -> str:
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    return lines[-1] if lines else "it printed nothing"
 
 
 def run_one(scenario: str, out: Path, extra: list[str]) -> dict[str, Any] | None:
@@ -159,16 +167,23 @@ def run_verdicts(args: argparse.Namespace) -> int:
     root = Path(args.out or Path("reports") / time.strftime("verdicts-%Y-%m-%dT%H-%M-%S"))
     root.mkdir(parents=True, exist_ok=True)
     tallies = {scenario: Tally() for scenario in scenarios}
+    happened = 0
     for index in range(args.runs):
-        for scenario in scenarios:
+        for number, scenario in enumerate(scenarios, start=index * len(scenarios) + 1):
             folder = root / f"{scenario}-{index + 1}"
             summary = run_one(scenario, folder, args.lab_args)
             if summary is None:
                 print(f"verdicts: {scenario} run {index + 1}: no summary; why is in "
                       f"{folder / COMPARE_LOG}", file=sys.stderr, flush=True)  # fmt: skip
+                if not happened and number == FIRST_RUNS_THAT_MUST_HAPPEN:
+                    print(f"verdicts: none of the first {number} runs could happen, the last for "
+                          f"this: {last_line(folder / COMPARE_LOG)}; mend that and run again",
+                          file=sys.stderr)  # fmt: skip
+                    return 2
                 tallies[scenario].runs += 1
                 tallies[scenario].misses += 1
                 continue
+            happened += 1
             outcome = judge_run(scenario, summary, tallies[scenario])
             print(f"verdicts: {scenario} run {index + 1}: {outcome}", file=sys.stderr, flush=True)
     lines = table(tallies)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from app.leaky.catalogue import SCENARIOS
 from load.bench.accuracy import (
@@ -13,6 +16,7 @@ from load.bench.accuracy import (
     function_lines,
     judge_run,
     run_one,
+    run_verdicts,
     table,
 )
 from load.run.config import catalogue
@@ -79,3 +83,19 @@ def test_a_run_that_could_not_happen_keeps_why_in_its_folder(tmp_path: Path) -> 
     log = (folder / COMPARE_LOG).read_text()
     assert "no-such-scenario" in log
     assert "Traceback" not in log
+
+
+def test_the_command_stops_when_none_of_its_first_runs_could_happen(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = argparse.Namespace(
+        scenarios=["no-such-scenario", "no-such-either"], runs=3, out=str(tmp_path), lab_args=[]
+    )
+    assert run_verdicts(args) == 2
+    error = capsys.readouterr().err
+    assert "none of the first 2 runs could happen" in error
+    assert "no-such-either" in error.splitlines()[-1]  # the compare's own line, naming the fix
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "no-such-either-1",
+        "no-such-scenario-1",
+    ]
