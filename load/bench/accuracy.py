@@ -112,7 +112,7 @@ def judge_run(scenario: str, summary: dict[str, Any], tally: Tally) -> str:
 COMPARE_LOG = "compare.log"
 # when none of the first runs could happen (no database, a bad option), no later one will: the
 # command stops and says why rather than tally every run as a miss
-FIRST_RUNS_THAT_MUST_HAPPEN = 2
+STOP_WHEN_NONE_OF_THE_FIRST = 2
 
 
 def last_line(log: Path) -> str:
@@ -167,18 +167,20 @@ def run_verdicts(args: argparse.Namespace) -> int:
     root = Path(args.out or Path("reports") / time.strftime("verdicts-%Y-%m-%dT%H-%M-%S"))
     root.mkdir(parents=True, exist_ok=True)
     tallies = {scenario: Tally() for scenario in scenarios}
-    happened = 0
+    attempted = happened = 0
+    first = min(STOP_WHEN_NONE_OF_THE_FIRST, args.runs * len(scenarios))
     for index in range(args.runs):
-        for number, scenario in enumerate(scenarios, start=index * len(scenarios) + 1):
+        for scenario in scenarios:
             folder = root / f"{scenario}-{index + 1}"
             summary = run_one(scenario, folder, args.lab_args)
+            attempted += 1
             if summary is None:
                 print(f"verdicts: {scenario} run {index + 1}: no summary; why is in "
                       f"{folder / COMPARE_LOG}", file=sys.stderr, flush=True)  # fmt: skip
-                if not happened and number == FIRST_RUNS_THAT_MUST_HAPPEN:
-                    print(f"verdicts: none of the first {number} runs could happen, the last for "
-                          f"this: {last_line(folder / COMPARE_LOG)}; mend that and run again",
-                          file=sys.stderr)  # fmt: skip
+                if not happened and attempted == first:
+                    print(f"verdicts: none of the first {first} runs could happen; the last "
+                          f"one's log ends: {last_line(folder / COMPARE_LOG)}; mend that and "
+                          "run again", file=sys.stderr, flush=True)  # fmt: skip
                     return 2
                 tallies[scenario].runs += 1
                 tallies[scenario].misses += 1

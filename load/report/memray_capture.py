@@ -18,14 +18,25 @@ MISSING = (
     "(or `uv sync`, which installs the lab's dependencies)"
 )
 FLAMEGRAPH_TIMEOUT_S = 300.0
-DIED_UNDER_MEMRAY = (
-    "it ran under memray, whose support for greenlet (SQLAlchemy's asyncio layer runs on it) is "
-    "experimental: run it again without --memray to tell a crash of memray's from the app's"
-)
+# what memray writes to the server's log when the app has imported greenlet
+GREENLET_BANNER = "support for Greenlet is experimental"
 
 
 def available() -> bool:
     return importlib.util.find_spec("memray") is not None
+
+
+def died_under_memray(build: str, *, greenlet: bool) -> str:
+    """The report's line for a build whose server died under memray: how to tell whose crash."""
+    why = (
+        ", whose support for greenlet (SQLAlchemy's asyncio layer runs on it) is experimental"
+        if greenlet
+        else ""
+    )
+    return (
+        f"the {build} server ran under memray{why}: run it again without --memray to tell a "
+        "crash of memray's from the app's"
+    )
 
 
 def capture_file(out: Path, build: str) -> Path:

@@ -103,8 +103,8 @@ def _kept(kept: Kept | None) -> dict[str, int] | None:
 
 
 def died_reason(run: BuildRun) -> dict[str, str]:
-    """What the verdict says of a server that died: how it ended, and where its log is."""
-    if not run.server_died:
+    """What the verdict says of a server the lab saw die: how it ended, and where its log is."""
+    if not (run.server_died and run.server_ended):
         return {}
     log = f"server-{run.target.slug}.log"
     return {"server_died_reason": f"the server died during the run ({run.server_ended}); see {log}"}

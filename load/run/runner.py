@@ -26,7 +26,7 @@ from load.probe.attribution import (
     collect,
 )
 from load.report import memray_capture
-from load.run import database
+from load.run import database, deaths
 from load.run.build_run import BuildRun, Live
 from load.run.config import EXTEND_SHARE, WINDOW_MIN_REQUESTS, LabConfig
 from load.run.generator import start_generator
@@ -93,15 +93,6 @@ class Window:
     def collect(self, workers: list[int], label: str) -> None:
         if self.channel is not None and workers:
             self.channel.ask("collect", workers, timeout_s=END_COLLECT_TIMEOUT_S, label=label)
-
-
-def died_notes(build: str, ended: str, log: Path, *, under_memray: bool) -> list[str]:
-    """What the report says of a server that died: how it ended and where its log is; under
-    memray, also how to tell memray's own crash from the app's."""
-    notes = [f"the {build} server died during the run ({ended}); see {log}"]
-    if under_memray:
-        notes.append(memray_capture.DIED_UNDER_MEMRAY)
-    return notes
 
 
 def run_build(
@@ -228,9 +219,12 @@ def run_build(
     sampler.stop()
     generator.stop()
     server_died = server.process.poll() is not None
-    server_ended = server.how_it_ended() if server_died else ""
-    if server_died:
-        sampler.errors += died_notes(build, server_ended, server_log, under_memray=config.memray)
+    server_ended = deaths.how_it_ended(server.process.returncode) if server_died else ""
+    log_text = server_log.read_text(errors="replace") if server_log.exists() else ""
+    sampler.errors[:0] = deaths.died_notes(
+        build, server_ended, deaths.crashed_workers(log_text), server_log,
+        under_memray=config.memray, greenlet=memray_capture.GREENLET_BANNER in log_text,
+    )  # fmt: skip
     started = time.monotonic()
     if window.channel is not None and window.opened_at is not None and not server_died:
         serving = serving_pids(server.pid)

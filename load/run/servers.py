@@ -136,15 +136,6 @@ class Child:
     def pid(self) -> int:
         return self.process.pid
 
-    def how_it_ended(self) -> str:
-        """How a process that ended by itself ended: a signal by name (a crash in native code
-        is SIGSEGV or SIGABRT, and its Python stack is in the log), else its exit code."""
-        code = self.process.returncode
-        if code is not None and code < 0:
-            with contextlib.suppress(ValueError):
-                return f"killed by {signal.Signals(-code).name}"
-        return f"exit code {code}"
-
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         if self.process.poll() is None:
             _signal_group(self.pid, signal.SIGTERM)

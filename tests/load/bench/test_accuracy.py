@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,39 @@ def test_the_command_stops_when_none_of_its_first_runs_could_happen(
         "no-such-either-1",
         "no-such-scenario-1",
     ]
+
+
+def verdicts_of(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, happens: list[bool], runs: int
+) -> tuple[int, int]:
+    """run_verdicts over one scenario whose compares happen (a right run) or not, in order:
+    its exit code and how many compares it started."""
+    outcomes = iter(happens)
+    started = []
+
+    def one(scenario: str, out: Path, extra: list[str]) -> dict[str, Any] | None:
+        started.append(out)
+        out.mkdir(parents=True)
+        (out / COMPARE_LOG).write_text("leakproof: no database here\n")
+        site = {"file": "app/leaky/global_state.py", "line": 49}
+        right = run({"kind": "flat"}, {"kind": "object-leak", "leak_sites": [site]})
+        return right if next(outcomes) else None
+
+    monkeypatch.setattr("load.bench.accuracy.run_one", one)
+    args = argparse.Namespace(scenarios=["global-state"], runs=runs, out=str(tmp_path), lab_args=[])
+    return run_verdicts(args), len(started)
+
+
+def test_the_stop_counts_runs_across_rounds_and_a_single_run_too(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert verdicts_of(monkeypatch, tmp_path / "two", [False, False, True], runs=3) == (2, 2)
+    assert verdicts_of(monkeypatch, tmp_path / "one", [False], runs=1) == (2, 1)
+
+
+def test_once_a_run_has_happened_a_later_one_that_could_not_is_a_miss(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert verdicts_of(monkeypatch, tmp_path, [True, False, False], runs=3) == (1, 3)
+    tally = json.loads((tmp_path / "verdicts.json").read_text())["scenarios"]["global-state"]
+    assert (tally["runs"], tally["misses"], tally["named_right"]) == (3, 2, 1)
