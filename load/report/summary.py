@@ -21,6 +21,7 @@ from load.judge.kinds import LEAK_KINDS, judge_samples
 from load.judge.slopes import Trend
 from load.probe.attribution import Attribution
 from load.report import where
+from load.run import deaths
 from load.run.build_run import BuildRun
 from load.run.config import LabConfig
 from load.run.recycling import budget_text
@@ -107,7 +108,7 @@ def died_reason(run: BuildRun) -> dict[str, str]:
     if not (run.server_died and run.server_ended):
         return {}
     log = f"server-{run.target.slug}.log"
-    return {"server_died_reason": f"the server died during the run ({run.server_ended}); see {log}"}
+    return {"server_died_reason": deaths.server_died("the server", run.server_ended, log)}
 
 
 def build_summary(run: BuildRun, config: LabConfig, settings: Settings) -> dict[str, Any]:

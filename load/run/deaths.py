@@ -35,6 +35,11 @@ def how_it_ended(returncode: int | None) -> str:
     return f"exit code {returncode}"
 
 
+def server_died(who: str, ended: str, log: Path | str) -> str:
+    """The line that says a server died, how, and where its log is."""
+    return f"{who} died during the run ({ended}); see {log}"
+
+
 def crashed_workers(log: str) -> list[str]:
     """Each worker gunicorn reaped after a crash or an error exit: ``worker 123 killed by
     SIGSEGV``, in the order of the log."""
@@ -56,7 +61,7 @@ def died_notes(
     how, and where the log is; under memray, how to tell memray's own crash from the app's."""
     notes = []
     if ended:
-        notes.append(f"the {build} server died during the run ({ended}); see {log}")
+        notes.append(server_died(f"the {build} server", ended, log))
     if workers:
         notes.append(f"{build}: {len(workers)} worker(s) died: {', '.join(workers)}; see {log}")
     if notes and under_memray:
