@@ -65,12 +65,16 @@ class Window:
     """The probe's tracing window over one build's load, and what it found."""
 
     channel: ProbeChannel | None
-    opened_at: float | None = None  # unix time
+    asked_at: float | None = None  # unix time the lab asked for tracing: no longer measured
+    opened_at: float | None = None  # unix time every worker that answered was tracing
     attribution: Attribution = field(default_factory=Attribution)
 
     def open(self, frames: int, workers: list[int]) -> None:
+        """Start tracing and wait until the workers do: their collection and count of objects
+        first stall them, and what they served meanwhile was not traced."""
         if self.channel is not None and self.opened_at is None:
-            self.channel.send("start", frames=frames, pids=workers)
+            self.asked_at = time.time()
+            self.channel.ask("start", workers, frames=frames)
             self.opened_at = time.time()
 
     def heap(self, workers: set[int]) -> list[HeapPoint]:
@@ -137,7 +141,7 @@ def run_build(
     def phase(ts: float) -> str:
         if not load_started or ts < load_started[0]:
             return "idle"
-        if window.opened_at is not None and ts >= window.opened_at:
+        if window.asked_at is not None and ts >= window.asked_at:
             return "window"  # tracing: slower, and tracemalloc's tables in RSS; not measured
         return "warmup" if ts < load_started[0] + config.warmup_s else "measure"
 
@@ -207,7 +211,10 @@ def run_build(
         decided = judgement
         if window.channel is not None and judgement.kind in LEAK_KINDS:
             window.open(config.trace_frames, serving_pids(server.pid))  # where does it grow?
-            window_until = elapsed + config.window_s
+            # the window's seconds and requests count from when tracing ran: it serves many
+            # times fewer requests a second, so those served while it started would be most
+            progress = read_progress(progress_path) or progress
+            window_until = time.time() - load_started[0] + config.window_s
             window_requests = progress[-1][1]
         else:
             window.end_of_load(serving_pids(server.pid))
